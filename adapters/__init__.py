@@ -1,0 +1,1 @@
+"""Driven adapters: one sub-package per technology, each implementing domain ports."""

@@ -1,0 +1,56 @@
+"""The state behind the in-memory adapters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from attrs import define, field
+
+from domain.endpoints import JobEndpoint
+from domain.ids import EndpointId, JobId, RunId
+from domain.jobs import Job
+from domain.pagination import Cursor, Page, PageRequest
+from domain.runs import Run
+
+if TYPE_CHECKING:
+    from adapters.memory.unit_of_work import MemoryUnitOfWork
+
+T = TypeVar("T")
+
+
+@define
+class MemoryStore:
+    """Dicts of entities keyed by id, shared by every unit of work made from this store."""
+
+    jobs: dict[JobId, Job] = field(factory=dict)
+    endpoints: dict[EndpointId, JobEndpoint] = field(factory=dict)
+    runs: dict[RunId, Run] = field(factory=dict)
+    lock: asyncio.Lock = field(factory=asyncio.Lock)
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        from adapters.memory.unit_of_work import MemoryUnitOfWork
+
+        return MemoryUnitOfWork(self)
+
+    def snapshot(self) -> tuple[dict, dict, dict]:
+        return dict(self.jobs), dict(self.endpoints), dict(self.runs)
+
+    def restore(self, snapshot: tuple[dict, dict, dict]) -> None:
+        self.jobs, self.endpoints, self.runs = (dict(part) for part in snapshot)
+
+
+def paginate(items: Iterable[T], page: PageRequest, key: Callable[[T], tuple[datetime, str]]) -> Page[T]:
+    """Newest first by ``key``; the items strictly after ``page.cursor``."""
+    ordered = sorted(items, key=key, reverse=True)
+    if page.cursor is not None:
+        mark = (page.cursor.at, page.cursor.id)
+        ordered = [item for item in ordered if key(item) < mark]
+    chosen = ordered[: page.limit]
+    next_cursor = None
+    if len(ordered) > page.limit:
+        at, item_id = key(chosen[-1])
+        next_cursor = Cursor(at, item_id).encode()
+    return Page(items=chosen, next_cursor=next_cursor)

@@ -1,0 +1,46 @@
+"""A unit of work over a :class:`MemoryStore`."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from adapters.memory.endpoints import MemoryEndpointRepository
+from adapters.memory.jobs import MemoryJobRepository
+from adapters.memory.runs import MemoryRunRepository
+from adapters.memory.store import MemoryStore
+
+
+class MemoryUnitOfWork:
+    """Holds the store's lock for the block; rolls back to the starting state unless committed."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._snapshot: tuple[dict, dict, dict] | None = None
+        self.jobs = MemoryJobRepository(store)
+        self.endpoints = MemoryEndpointRepository(store)
+        self.runs = MemoryRunRepository(store)
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._snapshot = self._store.snapshot()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            self._snapshot = None
+            self._store.lock.release()
+
+    async def commit(self) -> None:
+        self._snapshot = self._store.snapshot()
+
+    async def rollback(self) -> None:
+        if self._snapshot is not None:
+            self._store.restore(self._snapshot)

@@ -1,0 +1,74 @@
+"""Settings: one object read from ``OSTINATO_*`` environment variables (and an optional ``.env`` file).
+
+A wrong setting stops start-up with one line that names it (:class:`SettingsError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.errors import OstinatoError
+
+DEFAULT_DATABASE_FILE = "ostinato.db"
+SUPPORTED_DATABASES = ("sqlite+aiosqlite://", "postgresql+asyncpg://", "memory://")
+
+
+class SettingsError(OstinatoError):
+    """Raised when a setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OSTINATO_", env_file=None, extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DATABASE_FILE}",
+        description="Where runs are recorded: sqlite+aiosqlite:///file.db, postgresql+asyncpg://…, or memory://",
+    )
+    broker_url: str = Field(default="", description="Empty: in-process broker; redis://… or amqp://…")
+    planner: Literal["deterministic", "openai"] = "deterministic"
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    worker_threads: int = Field(default=8, ge=1, le=256)
+    scheduler_batch: int = Field(default=500, ge=1, le=10_000, description="Endpoints claimed per scheduler batch")
+    scheduler_lease_s: float = Field(default=30.0, gt=0, description="Seconds a claim holds an endpoint")
+    scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        value = value.strip()
+        if value.startswith("postgresql://"):
+            value = "postgresql+asyncpg://" + value.removeprefix("postgresql://")
+        if value.startswith("sqlite:///"):
+            value = "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        if not value.startswith(SUPPORTED_DATABASES):
+            raise ValueError(f"must start with one of {', '.join(SUPPORTED_DATABASES)}")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError("must be empty (in-process), redis://… or amqp://…")
+        return value
+
+    @property
+    def database_kind(self) -> str:
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]
+
+
+def load_settings(env_file: str | Path | None = None, **values: object) -> Settings:
+    """Read settings from the environment (and ``env_file``); raise :class:`SettingsError` naming the bad one."""
+    try:
+        return Settings(_env_file=env_file, **values)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "OSTINATO_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise SettingsError(f"{name}: {first['msg']}") from None

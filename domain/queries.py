@@ -1,0 +1,48 @@
+"""Filters for the list use cases; each adapter applies them the same way (the contract suite checks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from attrs import field, frozen
+
+from domain.endpoints import EndpointStatus
+from domain.ids import EndpointId, JobId
+from domain.jobs import JobStatus
+from domain.pagination import PageRequest
+from domain.runs import RunSource, RunStatus
+from domain.validation import aware
+
+
+@frozen(kw_only=True)
+class JobQuery:
+    """Jobs newest first; ``search`` matches the name or slug, case-insensitively.
+    ``label`` is ``(key, value)``; archived jobs appear only when asked for by status."""
+
+    status: JobStatus | None = None
+    label: tuple[str, str] | None = None
+    search: str | None = None
+    page: PageRequest = field(factory=PageRequest)
+
+
+@frozen(kw_only=True)
+class EndpointQuery:
+    """Endpoints newest first; archived ones appear only when asked for by status."""
+
+    job_id: JobId | None = None
+    status: EndpointStatus | None = None
+    page: PageRequest = field(factory=PageRequest)
+
+
+@frozen(kw_only=True)
+class RunQuery:
+    """Runs newest first by ``scheduled_at``; ``since`` is inclusive and ``until`` exclusive."""
+
+    job_id: JobId | None = None
+    endpoint_id: EndpointId | None = None
+    status: RunStatus | None = None
+    source: RunSource | None = None
+    since: datetime | None = field(default=None, validator=aware)
+    until: datetime | None = field(default=None, validator=aware)
+    dead_lettered: bool | None = None
+    page: PageRequest = field(factory=PageRequest)

@@ -1,0 +1,201 @@
+"""Run: one execution attempt of an endpoint, and its state machine.
+
+::
+
+    pending ──start──► running ──succeed──► succeeded
+       │                  ├──fail────────► failed
+       │                  ├──time_out────► timed_out
+       │                  ├──expire──────► expired   (its worker died)
+       └──cancel──────────┴──cancel──────► canceled
+
+Every final state is final: an illegal move raises ``InvalidTransition``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from attrs import evolve, field, frozen
+
+from domain.errors import InvalidTransition
+from domain.ids import EndpointId, JobId, RunId, TenantId, new_id
+from domain.validation import aware, non_empty_text, positive_int
+
+BODY_EXCERPT_LIMIT = 4096
+ERROR_LIMIT = 4096
+
+
+class RunStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TIMED_OUT = "timed_out"
+    EXPIRED = "expired"
+
+    @property
+    def final(self) -> bool:
+        return self not in (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class RunSource(enum.StrEnum):
+    """What caused a run."""
+
+    BASELINE_CRON = "baseline-cron"
+    BASELINE_INTERVAL = "baseline-interval"
+    HINT_INTERVAL = "hint-interval"
+    HINT_ONESHOT = "hint-oneshot"
+    CLAMPED_MIN = "clamped-min"
+    CLAMPED_MAX = "clamped-max"
+    MANUAL = "manual"
+    RETRY = "retry"
+    WORKFLOW = "workflow"
+    EVENT = "event"
+
+
+_ALLOWED: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset({RunStatus.RUNNING, RunStatus.CANCELED}),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.EXPIRED, RunStatus.CANCELED}
+    ),
+}
+
+
+def can_move(current: RunStatus, to: RunStatus) -> bool:
+    """True when the state machine allows ``current -> to``."""
+    return to in _ALLOWED.get(current, frozenset())
+
+
+def _excerpt(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value if len(value) <= BODY_EXCERPT_LIMIT else value[:BODY_EXCERPT_LIMIT]
+
+
+@frozen(kw_only=True)
+class RunResult:
+    """What a finished attempt produced: an HTTP status code, a bounded body excerpt, JSON output."""
+
+    status_code: int | None = None
+    body_excerpt: str | None = field(default=None, converter=_excerpt)
+    output: Any = None
+
+
+def _error_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value if len(value) <= ERROR_LIMIT else value[:ERROR_LIMIT]
+
+
+@frozen(kw_only=True)
+class Run:
+    """One attempt. ``slot`` is unique per endpoint, so a slot fires once.
+
+    Scheduled runs use their slot time (ISO 8601) as ``slot``; retries, manual
+    and workflow runs use a key of their own (``retry:<run id>``, ``manual:<id>``).
+    """
+
+    id: RunId
+    tenant_id: TenantId = field(validator=non_empty_text(64))
+    endpoint_id: EndpointId
+    job_id: JobId | None = None
+    workflow_run_id: str | None = None
+    status: RunStatus = field(default=RunStatus.PENDING, converter=RunStatus)
+    source: RunSource = field(converter=RunSource)
+    slot: str = field(validator=non_empty_text(200))
+    attempt: int = field(default=1, validator=positive_int)
+    params: dict[str, Any] = field(factory=dict)
+    scheduled_at: datetime = field(validator=aware)
+    created_at: datetime = field(validator=aware)
+    started_at: datetime | None = field(default=None, validator=aware)
+    finished_at: datetime | None = field(default=None, validator=aware)
+    heartbeat_at: datetime | None = field(default=None, validator=aware)
+    result: RunResult | None = None
+    error: str | None = field(default=None, converter=_error_text)
+    worker_id: str | None = None
+    retry_of: RunId | None = None
+    dead_lettered: bool = False
+
+    @classmethod
+    def scheduled(
+        cls,
+        *,
+        tenant_id: TenantId,
+        endpoint_id: EndpointId,
+        job_id: JobId | None,
+        source: RunSource,
+        scheduled_at: datetime,
+        now: datetime,
+        params: dict[str, Any] | None = None,
+        slot: str | None = None,
+        attempt: int = 1,
+        retry_of: RunId | None = None,
+        workflow_run_id: str | None = None,
+    ) -> Run:
+        """A pending run; ``slot`` defaults to the scheduled time, which makes a slot fire once."""
+        run_id = RunId(new_id())
+        return cls(
+            id=run_id,
+            tenant_id=tenant_id,
+            endpoint_id=endpoint_id,
+            job_id=job_id,
+            workflow_run_id=workflow_run_id,
+            source=source,
+            slot=slot if slot is not None else slot_key(scheduled_at),
+            attempt=attempt,
+            params=dict(params or {}),
+            scheduled_at=scheduled_at,
+            created_at=now,
+            retry_of=retry_of,
+        )
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds() * 1000
+
+    def _move(self, to: RunStatus, **changes: Any) -> Run:
+        if not can_move(self.status, to):
+            raise InvalidTransition(f"run {self.id}: {self.status} -> {to}")
+        return evolve(self, status=to, **changes)
+
+    def start(self, *, at: datetime, worker: str) -> Run:
+        return self._move(RunStatus.RUNNING, started_at=at, heartbeat_at=at, worker_id=worker)
+
+    def beat(self, *, at: datetime) -> Run:
+        """Record that the worker running this run is alive."""
+        if self.status is not RunStatus.RUNNING:
+            raise InvalidTransition(f"run {self.id}: heartbeat while {self.status}")
+        return evolve(self, heartbeat_at=at)
+
+    def succeed(self, *, at: datetime, result: RunResult | None = None) -> Run:
+        return self._move(RunStatus.SUCCEEDED, finished_at=at, result=result)
+
+    def fail(self, *, at: datetime, error: str, result: RunResult | None = None) -> Run:
+        return self._move(RunStatus.FAILED, finished_at=at, error=error, result=result)
+
+    def time_out(self, *, at: datetime, error: str = "run exceeded its timeout") -> Run:
+        return self._move(RunStatus.TIMED_OUT, finished_at=at, error=error)
+
+    def expire(self, *, at: datetime, error: str = "worker stopped sending heartbeats") -> Run:
+        return self._move(RunStatus.EXPIRED, finished_at=at, error=error)
+
+    def cancel(self, *, at: datetime, reason: str = "canceled") -> Run:
+        return self._move(RunStatus.CANCELED, finished_at=at, error=reason)
+
+    def dead_letter(self) -> Run:
+        """Mark a final, unsuccessful run as having used its last attempt."""
+        if not self.status.final or self.status is RunStatus.SUCCEEDED:
+            raise InvalidTransition(f"run {self.id}: only a failed final run can be dead-lettered")
+        return evolve(self, dead_lettered=True)
+
+
+def slot_key(at: datetime) -> str:
+    """The slot key of a scheduled time: ISO 8601 in UTC with microseconds."""
+    from datetime import timezone
+
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -19,6 +19,7 @@ from domain.ids import EndpointId, JobId, RunId, TenantId
 from domain.jobs import Job
 from domain.pagination import Page
 from domain.queries import EndpointQuery, JobQuery, RunQuery
+from domain.run_logs import LogLine
 from domain.runs import Run
 
 
@@ -49,14 +50,30 @@ class EndpointRepository(Protocol):
     async def add(self, endpoint: JobEndpoint) -> None:
         """Store a new endpoint; raises ``AlreadyExists`` when the tenant already has its name."""
 
-    async def get(self, endpoint_id: EndpointId, *, tenant_id: TenantId | None) -> JobEndpoint:
-        """The endpoint; raises ``NotFound``."""
+    async def get(
+        self, endpoint_id: EndpointId, *, tenant_id: TenantId | None, for_update: bool = False
+    ) -> JobEndpoint:
+        """The endpoint; raises ``NotFound``. ``for_update`` locks it as in :meth:`get_many`."""
 
     async def update(self, endpoint: JobEndpoint) -> None:
         """Replace the stored endpoint; raises ``NotFound``, or ``AlreadyExists`` on a name taken."""
 
     async def list(self, tenant_id: TenantId, query: EndpointQuery) -> Page[JobEndpoint]:
         """A page of the tenant's endpoints, newest first."""
+
+    async def get_many(
+        self, endpoint_ids: Sequence[EndpointId], *, for_update: bool = False
+    ) -> dict[EndpointId, JobEndpoint]:
+        """The endpoints among ``endpoint_ids`` that exist, by id (any tenant; for workers).
+
+        With ``for_update`` the rows stay locked until the unit of work ends (PostgreSQL
+        ``FOR UPDATE``, in id order), so a read-modify-write cannot lose a concurrent change."""
+
+    async def update_many(self, endpoints: Sequence[JobEndpoint]) -> None:
+        """Replace several stored endpoints in one batch (their names are unchanged)."""
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest ``next_run_at`` of an active endpoint, if any (how long a scheduler may sleep)."""
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta, owner: str) -> Sequence[JobEndpoint]:
         """Lease up to ``limit`` due endpoints to ``owner`` until ``now + lease`` and return them.
@@ -81,6 +98,50 @@ class RunRepository(Protocol):
     async def list(self, tenant_id: TenantId | None, query: RunQuery) -> Page[Run]:
         """A page of runs, newest ``scheduled_at`` first."""
 
+    async def add_new(self, runs: Sequence[Run]) -> Sequence[Run]:
+        """Store ``runs`` in one batch, skipping any whose (endpoint, slot) already has a run;
+        returns the runs stored. This is what makes a slot fire once across schedulers."""
+
+    async def update_many(self, runs: Sequence[Run]) -> None:
+        """Replace several stored runs in one batch."""
+
+    async def get_many(self, run_ids: Sequence[RunId]) -> dict[RunId, Run]:
+        """The runs among ``run_ids`` that exist, by id (any tenant; for workers)."""
+
+    async def next_pending_at(self) -> datetime | None:
+        """The earliest ``scheduled_at`` of a pending run never dispatched (a retry waiting for its time)."""
+
+    async def start(self, run_ids: Sequence[RunId], *, at: datetime, worker: str) -> Sequence[Run]:
+        """Move each pending run of ``run_ids`` to running for ``worker``, atomically, and return
+        those moved. A run that is no longer pending is skipped (a duplicated message does
+        nothing), and so is an exclusive run whose endpoint already has an exclusive run
+        running (it stays pending and is dispatched again later)."""
+
+    async def beat(self, run_ids: Sequence[RunId], *, at: datetime) -> Sequence[RunId]:
+        """Record a heartbeat for the running runs among ``run_ids``; return the ids that are
+        no longer running (canceled or expired meanwhile), so their worker can stop them."""
+
+    async def mark_dispatched(self, run_ids: Sequence[RunId], *, at: datetime) -> None:
+        """Record that the pending runs among ``run_ids`` were handed to the broker at ``at``."""
+
+    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime, limit: int) -> Sequence[Run]:
+        """Pending runs due by ``now`` that were never dispatched, or last dispatched before
+        ``dispatched_before`` (their message may be lost); oldest ``scheduled_at`` first."""
+
+    async def stale_running(self, *, heartbeat_before: datetime, limit: int) -> Sequence[Run]:
+        """Running runs whose last heartbeat is older than ``heartbeat_before`` (their worker died)."""
+
+    async def oldest_pending(self, endpoint_ids: Sequence[EndpointId], *, now: datetime) -> Sequence[Run]:
+        """For each of ``endpoint_ids``, its oldest pending run due by ``now`` (if any), in one query."""
+
+
+class RunLogRepository(Protocol):
+    async def append(self, lines: Sequence[LogLine]) -> None:
+        """Store log lines (each ``(run_id, seq)`` once)."""
+
+    async def list(self, run_id: RunId, *, tenant_id: TenantId | None) -> Sequence[LogLine]:
+        """The run's lines in ``seq`` order (empty for a run without logs)."""
+
 
 class UnitOfWork(Protocol):
     """One transaction over the repositories. Leaving the block without
@@ -89,6 +150,7 @@ class UnitOfWork(Protocol):
     jobs: JobRepository
     endpoints: EndpointRepository
     runs: RunRepository
+    run_logs: RunLogRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -94,6 +94,11 @@ def _error_text(value: str | None) -> str | None:
 class Run:
     """One attempt. ``slot`` is unique per endpoint, so a slot fires once.
 
+    ``exclusive`` runs of one endpoint never overlap (the endpoint does not
+    allow concurrency); ``dispatched_at`` is when a message last carried the
+    run to the workers, so a reconciler can find pending runs whose message
+    was lost.
+
     Scheduled runs use their slot time (ISO 8601) as ``slot``; retries, manual
     and workflow runs use a key of their own (``retry:<run id>``, ``manual:<id>``).
     """
@@ -118,6 +123,8 @@ class Run:
     worker_id: str | None = None
     retry_of: RunId | None = None
     dead_lettered: bool = False
+    exclusive: bool = True
+    dispatched_at: datetime | None = field(default=None, validator=aware)
 
     @classmethod
     def scheduled(
@@ -134,6 +141,7 @@ class Run:
         attempt: int = 1,
         retry_of: RunId | None = None,
         workflow_run_id: str | None = None,
+        exclusive: bool = True,
     ) -> Run:
         """A pending run; ``slot`` defaults to the scheduled time, which makes a slot fire once."""
         run_id = RunId(new_id())
@@ -150,6 +158,7 @@ class Run:
             scheduled_at=scheduled_at,
             created_at=now,
             retry_of=retry_of,
+            exclusive=exclusive,
         )
 
     @property
@@ -162,6 +171,11 @@ class Run:
         if not can_move(self.status, to):
             raise InvalidTransition(f"run {self.id}: {self.status} -> {to}")
         return evolve(self, status=to, **changes)
+
+    def dispatched(self, *, at: datetime) -> Run:
+        if self.status is not RunStatus.PENDING:
+            raise InvalidTransition(f"run {self.id}: dispatch while {self.status}")
+        return evolve(self, dispatched_at=at)
 
     def start(self, *, at: datetime, worker: str) -> Run:
         return self._move(RunStatus.RUNNING, started_at=at, heartbeat_at=at, worker_id=worker)

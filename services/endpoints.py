@@ -101,7 +101,7 @@ class EndpointsService:
         check_job: bool = False,
     ) -> JobEndpoint:
         async with self._uow() as uow:
-            endpoint = await uow.endpoints.get(endpoint_id, tenant_id=tenant_id)
+            endpoint = await uow.endpoints.get(endpoint_id, tenant_id=tenant_id, for_update=True)
             changed = change(endpoint, self._clock.now())
             if check_job and changed.job_id is not None and changed.job_id != endpoint.job_id:
                 await uow.jobs.get(changed.job_id, tenant_id=tenant_id)

@@ -37,7 +37,9 @@ class MemoryEndpointRepository:
             raise AlreadyExists("endpoint", endpoint.name)
         self._store.endpoints[endpoint.id] = endpoint
 
-    async def get(self, endpoint_id: EndpointId, *, tenant_id: TenantId | None) -> JobEndpoint:
+    async def get(
+        self, endpoint_id: EndpointId, *, tenant_id: TenantId | None, for_update: bool = False
+    ) -> JobEndpoint:
         endpoint = self._store.endpoints.get(endpoint_id)
         if endpoint is None or (tenant_id is not None and endpoint.tenant_id != tenant_id):
             raise NotFound("endpoint", endpoint_id)
@@ -61,6 +63,22 @@ class MemoryEndpointRepository:
             return endpoint.status is query.status
 
         return paginate(filter(wanted, self._store.endpoints.values()), query.page, lambda e: (e.created_at, e.id))
+
+    async def get_many(
+        self, endpoint_ids: Sequence[EndpointId], *, for_update: bool = False
+    ) -> dict[EndpointId, JobEndpoint]:
+        return {eid: self._store.endpoints[eid] for eid in endpoint_ids if eid in self._store.endpoints}
+
+    async def update_many(self, endpoints: Sequence[JobEndpoint]) -> None:
+        for endpoint in endpoints:
+            await self.update(endpoint)
+
+    async def next_due_at(self) -> datetime | None:
+        due = [
+            e.next_run_at for e in self._store.endpoints.values()
+            if e.status is EndpointStatus.ACTIVE and e.next_run_at is not None
+        ]
+        return min(due, default=None)
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta, owner: str) -> Sequence[JobEndpoint]:
         def job_active(endpoint: JobEndpoint) -> bool:

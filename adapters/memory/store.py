@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from attrs import define, field
+from attrs import define, field, fields
 
 from domain.endpoints import JobEndpoint
 from domain.ids import EndpointId, JobId, RunId
 from domain.jobs import Job
 from domain.pagination import Cursor, Page, PageRequest
+from domain.run_logs import LogLine
 from domain.runs import Run
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class MemoryStore:
     jobs: dict[JobId, Job] = field(factory=dict)
     endpoints: dict[EndpointId, JobEndpoint] = field(factory=dict)
     runs: dict[RunId, Run] = field(factory=dict)
+    run_logs: dict[tuple[RunId, int], LogLine] = field(factory=dict)
     lock: asyncio.Lock = field(factory=asyncio.Lock)
 
     def unit_of_work(self) -> MemoryUnitOfWork:
@@ -35,11 +37,17 @@ class MemoryStore:
 
         return MemoryUnitOfWork(self)
 
-    def snapshot(self) -> tuple[dict, dict, dict]:
-        return dict(self.jobs), dict(self.endpoints), dict(self.runs)
+    def _tables(self) -> list[str]:
+        """Every dict-valued field: the store's "tables"."""
+        return [f.name for f in fields(type(self)) if f.name != "lock"]
 
-    def restore(self, snapshot: tuple[dict, dict, dict]) -> None:
-        self.jobs, self.endpoints, self.runs = (dict(part) for part in snapshot)
+    def snapshot(self) -> dict[str, dict]:
+        """Shallow copies of every table (entities are frozen, so that is a full copy)."""
+        return {name: dict(getattr(self, name)) for name in self._tables()}
+
+    def restore(self, snapshot: dict[str, dict]) -> None:
+        for name, table in snapshot.items():
+            setattr(self, name, dict(table))
 
 
 def paginate(items: Iterable[T], page: PageRequest, key: Callable[[T], tuple[datetime, str]]) -> Page[T]:

@@ -7,6 +7,7 @@ from typing import Self
 
 from adapters.memory.endpoints import MemoryEndpointRepository
 from adapters.memory.jobs import MemoryJobRepository
+from adapters.memory.run_logs import MemoryRunLogRepository
 from adapters.memory.runs import MemoryRunRepository
 from adapters.memory.store import MemoryStore
 
@@ -16,10 +17,11 @@ class MemoryUnitOfWork:
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
-        self._snapshot: tuple[dict, dict, dict] | None = None
+        self._snapshot: dict[str, dict] | None = None
         self.jobs = MemoryJobRepository(store)
         self.endpoints = MemoryEndpointRepository(store)
         self.runs = MemoryRunRepository(store)
+        self.run_logs = MemoryRunLogRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

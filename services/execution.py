@@ -1,0 +1,159 @@
+"""The worker's use case: execute runs by id, exactly once each, and record what happened.
+
+A worker moves each run from pending to running atomically (a duplicated
+message finds it running and does nothing), executes it with the endpoint's
+timeout while sending heartbeats, then records the outcome, its retries and
+its logs in one transaction. If the worker dies, the heartbeats stop and the
+reconciler expires the run and retries it per policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from attrs import frozen
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from domain.endpoints import JobEndpoint
+from domain.errors import InfrastructureError
+from domain.execution import DispatchItem, Dispatcher, ExecutorRegistry, Outcome
+from domain.ids import RunId
+from domain.ports import Clock, UnitOfWorkFactory
+from domain.run_logs import LOG_LINES_PER_RUN, LogLevel, LogLine
+from domain.runs import Run, RunStatus
+from services.outcomes import Finished, OutcomeRecorder
+
+
+@frozen
+class _Result:
+    outcome: Outcome
+    logs: tuple[tuple[datetime, LogLevel, str], ...]
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        executors: ExecutorRegistry,
+        dispatcher: Dispatcher,
+        recorder: OutcomeRecorder | None = None,
+        heartbeat: timedelta = timedelta(seconds=5),
+        finish_attempts: int = 5,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._executors = executors
+        self._dispatcher = dispatcher
+        self._recorder = recorder or OutcomeRecorder()
+        self._heartbeat = heartbeat
+        self._finish_attempts = finish_attempts
+
+    async def execute(self, run_ids: Sequence[RunId], *, worker: str) -> list[Run]:
+        """Execute the pending runs among ``run_ids``; return them as recorded (final states)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            started = await uow.runs.start(run_ids, at=now, worker=worker)
+            endpoints = await uow.endpoints.get_many(sorted({r.endpoint_id for r in started})) if started else {}
+            await uow.commit()
+        if not started:
+            return []
+        results = await self._run_all(started, endpoints)
+        return await self._finish(started, results, worker=worker)
+
+    async def _run_all(self, runs: Sequence[Run], endpoints: dict) -> dict[RunId, _Result | None]:
+        tasks = {run.id: asyncio.ensure_future(self._one(run, endpoints.get(run.endpoint_id))) for run in runs}
+        pending = set(tasks.values())
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=self._heartbeat.total_seconds())
+            if not pending:
+                break
+            alive = [rid for rid, task in tasks.items() if not task.done()]
+            try:
+                async with self._uow() as uow:
+                    gone = await uow.runs.beat(alive, at=self._clock.now())
+                    await uow.commit()
+            except InfrastructureError:
+                continue  # the database is away; the reconciler decides if we were gone too long
+            for run_id in gone:
+                tasks[run_id].cancel()
+        results: dict[RunId, _Result | None] = {}
+        for run_id, task in tasks.items():
+            results[run_id] = None if task.cancelled() else task.result()
+        return results
+
+    async def _one(self, run: Run, endpoint: JobEndpoint | None) -> _Result:
+        logs: list[tuple[datetime, LogLevel, str]] = []
+
+        def log(level: LogLevel, message: str) -> None:
+            if len(logs) < LOG_LINES_PER_RUN:
+                logs.append((self._clock.now(), LogLevel(level), message))
+
+        if endpoint is None:
+            return _Result(Outcome.failed("the run's endpoint no longer exists", retryable=False), ())
+        timeout = endpoint.timeout.total_seconds()
+        try:
+            executor = self._executors.for_kind(endpoint.target.kind)
+            outcome = await asyncio.wait_for(executor.execute(endpoint, dict(run.params), log=log), timeout)
+        except TimeoutError:
+            outcome = Outcome(status=RunStatus.TIMED_OUT, error=f"run exceeded its timeout of {timeout:g}s")
+        except Exception as exc:  # an executor bug must not lose the run
+            outcome = Outcome.failed(f"executor error: {type(exc).__name__}: {exc}")
+        return _Result(outcome, tuple(logs))
+
+    async def _finish(self, started: Sequence[Run], results: dict[RunId, _Result | None], *, worker: str) -> list[Run]:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(InfrastructureError),
+            stop=stop_after_attempt(self._finish_attempts),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                recorded, follow_ups = await self._record(started, results, worker=worker)
+        if follow_ups:
+            await self._dispatcher.dispatch(follow_ups)
+        return recorded
+
+    async def _record(
+        self, started: Sequence[Run], results: dict[RunId, _Result | None], *, worker: str
+    ) -> tuple[list[Run], list[DispatchItem]]:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.runs.get_many([r.id for r in started])
+            finished: list[Finished] = []
+            lines: list[LogLine] = []
+            for run_id, result in results.items():
+                run = current.get(run_id)
+                if result is None or run is None or run.status is not RunStatus.RUNNING or run.worker_id != worker:
+                    continue  # canceled or expired meanwhile: its new state stands
+                finished.append(Finished(_apply(run, result.outcome, now), result.outcome.retryable))
+                lines.extend(
+                    LogLine(run_id=run.id, tenant_id=run.tenant_id, seq=i, at=at, level=level, message=msg)
+                    for i, (at, level, msg) in enumerate(result.logs, start=1)
+                )
+            await self._recorder.record(uow, finished, now=now)
+            if lines:
+                await uow.run_logs.append(lines)
+            follow_ups = await _next_exclusive(uow, [f.run for f in finished], now)
+            await uow.runs.mark_dispatched([item.run_id for item in follow_ups], at=now)
+            await uow.commit()
+        return [f.run for f in finished], follow_ups
+
+
+def _apply(run: Run, outcome: Outcome, now: datetime) -> Run:
+    if outcome.status is RunStatus.SUCCEEDED:
+        return run.succeed(at=now, result=outcome.result)
+    if outcome.status is RunStatus.TIMED_OUT:
+        return run.time_out(at=now, error=outcome.error or "run exceeded its timeout")
+    return run.fail(at=now, error=outcome.error or "failed", result=outcome.result)
+
+
+async def _next_exclusive(uow, finished: Sequence[Run], now: datetime) -> list[DispatchItem]:
+    """The oldest pending run of each endpoint an exclusive run just freed."""
+    freed = sorted({r.endpoint_id for r in finished if r.exclusive})
+    if not freed:
+        return []
+    return [DispatchItem(run_id=run.id) for run in await uow.runs.oldest_pending(freed, now=now)]

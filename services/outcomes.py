@@ -1,0 +1,89 @@
+"""What happens after a run ends: retries with backoff, dead letters, failure counts, auto-pause.
+
+Shared by the workers (a run finished) and the reconciler (a run's worker died).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from attrs import frozen
+
+from domain.endpoints import EndpointStatus, JobEndpoint
+from domain.ports import UnitOfWork
+from domain.runs import Run, RunSource, RunStatus
+
+
+@frozen
+class Finished:
+    """A run in a final state, and whether another attempt could help."""
+
+    run: Run
+    retryable: bool = True
+
+
+class OutcomeRecorder:
+    """Stores finished runs and their consequences in the caller's unit of work.
+
+    A failed, timed-out or expired run whose policy allows another attempt gets
+    a new pending run (source ``retry``, attempt + 1, slot ``retry:<run id>``)
+    scheduled after the policy's backoff. Otherwise the run is dead-lettered and
+    its endpoint's ``failure_count`` grows (auto-pausing at ``auto_pause_after``);
+    a success resets the count.
+    """
+
+    def __init__(self, *, rand: Callable[[], float] = random.random) -> None:
+        self._rand = rand
+
+    async def record(self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime) -> list[Run]:
+        """Store ``finished`` (runs already moved to a final state); return the retries created."""
+        items = [f if isinstance(f, Finished) else Finished(f) for f in finished]
+        if not items:
+            return []
+        endpoints = await uow.endpoints.get_many(
+            sorted({item.run.endpoint_id for item in items}), for_update=True
+        )
+        changed: dict[str, JobEndpoint] = {}
+        final: list[Run] = []
+        retries: list[Run] = []
+        for item in items:
+            run = item.run
+            endpoint = changed.get(run.endpoint_id) or endpoints.get(run.endpoint_id)
+            if run.status is RunStatus.SUCCEEDED:
+                final.append(run)
+                if endpoint is not None and endpoint.failure_count:
+                    changed[endpoint.id] = endpoint.record_success(now=now)
+                continue
+            if run.status is RunStatus.CANCELED or endpoint is None:
+                final.append(run)
+                continue
+            if item.retryable and endpoint.status is not EndpointStatus.ARCHIVED and endpoint.retry.allows_another(run.attempt):
+                final.append(run)
+                retries.append(self._retry_of(run, endpoint, now))
+                continue
+            final.append(run.dead_letter())
+            changed[endpoint.id] = endpoint.record_failure(now=now)
+        await uow.runs.update_many(final)
+        stored = await uow.runs.add_new(retries)
+        if changed:
+            await uow.endpoints.update_many(list(changed.values()))
+        return list(stored)
+
+    def _retry_of(self, run: Run, endpoint: JobEndpoint, now: datetime) -> Run:
+        delay = endpoint.retry.delay(run.attempt, rand=self._rand())
+        return Run.scheduled(
+            tenant_id=run.tenant_id,
+            endpoint_id=run.endpoint_id,
+            job_id=run.job_id,
+            source=RunSource.RETRY,
+            scheduled_at=now + delay,
+            now=now,
+            params=run.params,
+            slot=f"retry:{run.id}",
+            attempt=run.attempt + 1,
+            retry_of=run.id,
+            workflow_run_id=run.workflow_run_id,
+            exclusive=run.exclusive,
+        )

@@ -1,0 +1,126 @@
+"""The scheduler's use cases: fire due endpoints, dispatch due runs, reconcile lost work.
+
+A scheduler loop (``ostinato scheduler`` or inside ``ostinato serve``) calls
+:meth:`SchedulerService.tick` and sleeps for the delay it returns. Any number
+of schedulers may run at once: claims lease endpoints (``FOR UPDATE SKIP
+LOCKED`` on PostgreSQL) and the unique (endpoint, slot) key makes each slot
+fire once even if a lease runs out mid-batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from attrs import frozen
+
+from domain.execution import DispatchItem, Dispatcher
+from domain.ports import Clock, UnitOfWorkFactory
+from domain.runs import Run
+from services.outcomes import OutcomeRecorder
+
+
+@frozen(kw_only=True)
+class TickReport:
+    """What one tick did, and how long the loop may sleep before the next (seconds)."""
+
+    fired: int
+    dispatched: int
+    sleep_s: float
+
+
+@frozen(kw_only=True)
+class ReconcileReport:
+    expired: int
+    retried: int
+
+
+class SchedulerService:
+    """Fires due endpoints in batches: claim, create pending runs, advance ``next_run_at``,
+    mark them dispatched, commit — then hand them to the dispatcher."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        dispatcher: Dispatcher,
+        owner: str,
+        batch: int = 500,
+        lease: timedelta = timedelta(seconds=30),
+        redispatch_after: timedelta = timedelta(seconds=60),
+        max_sleep: timedelta = timedelta(seconds=1),
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._dispatcher = dispatcher
+        self._owner = owner
+        self._batch = batch
+        self._lease = lease
+        self._redispatch_after = redispatch_after
+        self._max_sleep = max_sleep
+
+    async def tick(self) -> TickReport:
+        """One batch. A full batch asks for no sleep (more may be due)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            endpoints = await uow.endpoints.claim_due(now, self._batch, self._lease, self._owner)
+            runs = [
+                Run.scheduled(
+                    tenant_id=e.tenant_id,
+                    endpoint_id=e.id,
+                    job_id=e.job_id,
+                    source=e.next_run_source,
+                    scheduled_at=e.next_run_at,
+                    now=now,
+                    exclusive=not e.allow_concurrent,
+                )
+                for e in endpoints
+                if e.next_run_at is not None and e.next_run_source is not None
+            ]
+            await uow.runs.add_new(runs)
+            await uow.endpoints.update_many([e.fired(now=now) for e in endpoints])
+            due = await uow.runs.to_dispatch(
+                now=now, dispatched_before=now - self._redispatch_after, limit=self._batch * 2
+            )
+            await uow.runs.mark_dispatched([r.id for r in due], at=now)
+            priorities = await _priorities(uow, due, {e.id: e.priority for e in endpoints})
+            next_endpoint = await uow.endpoints.next_due_at()
+            next_retry = await uow.runs.next_pending_at()
+            await uow.commit()
+        if due:
+            await self._dispatcher.dispatch(
+                [DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due]
+            )
+        if len(endpoints) >= self._batch or len(due) >= self._batch * 2:
+            sleep = 0.0
+        else:
+            sleep = self._sleep_until(now, [at for at in (next_endpoint, next_retry) if at is not None])
+        return TickReport(fired=len(runs), dispatched=len(due), sleep_s=sleep)
+
+    def _sleep_until(self, now, moments: Sequence) -> float:
+        ceiling = self._max_sleep.total_seconds()
+        if not moments:
+            return ceiling
+        return max(0.0, min(ceiling, (min(moments) - now).total_seconds()))
+
+    async def reconcile(self, *, heartbeat_timeout: timedelta, recorder: OutcomeRecorder) -> ReconcileReport:
+        """Expire running runs whose worker stopped sending heartbeats, and retry them per policy."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stale = await uow.runs.stale_running(heartbeat_before=now - heartbeat_timeout, limit=self._batch)
+            if not stale:
+                return ReconcileReport(expired=0, retried=0)
+            expired = [run.expire(at=now) for run in stale]
+            retried = await recorder.record(uow, expired, now=now)
+            await uow.commit()
+        return ReconcileReport(expired=len(expired), retried=len(retried))
+
+
+async def _priorities(uow, runs: Sequence[Run], known: dict) -> dict:
+    """Each due run's endpoint priority; looks up only endpoints not claimed in this tick."""
+    missing = list({r.endpoint_id for r in runs} - known.keys())
+    if missing:
+        found = await uow.endpoints.get_many(missing)
+        known = {**known, **{eid: e.priority for eid, e in found.items()}}
+    return known

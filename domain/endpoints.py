@@ -213,7 +213,11 @@ class JobEndpoint:
         consumed, the lease is released, and the next run is planned."""
         if self.next_run_at is None:
             raise InvalidTransition(f"endpoint {self.name} has no run to fire")
-        spent_oneshot = self.next_run_source is RunSource.HINT_ONESHOT
+        # A run at or after the one-shot time serves the hint, whatever its source says:
+        # a one-shot pushed later by ``min_interval`` is planned as ``clamped-min``.
+        spent_oneshot = self.next_run_source is RunSource.HINT_ONESHOT or (
+            self.oneshot_hint is not None and self.oneshot_hint.run_at <= self.next_run_at
+        )
         return evolve(
             self,
             last_run_at=self.next_run_at,

@@ -14,13 +14,15 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
+from domain.audit import AuditEntry, AuditQuery
 from domain.endpoints import JobEndpoint
 from domain.ids import EndpointId, JobId, RunId, TenantId
 from domain.jobs import Job
-from domain.pagination import Page
+from domain.pagination import Page, PageRequest
 from domain.queries import EndpointQuery, JobQuery, RunQuery
 from domain.run_logs import LogLine
 from domain.runs import Run
+from domain.tokens import ApiToken, TokenId
 
 
 class Clock(Protocol):
@@ -143,6 +145,31 @@ class RunLogRepository(Protocol):
         """The run's lines in ``seq`` order (empty for a run without logs)."""
 
 
+class TokenRepository(Protocol):
+    async def add(self, token: ApiToken) -> None:
+        """Store a new token; raises ``AlreadyExists`` when its id or hash is taken."""
+
+    async def get(self, token_id: TokenId, *, tenant_id: TenantId | None) -> ApiToken:
+        """The token; raises ``NotFound``."""
+
+    async def get_by_hash(self, token_hash: str) -> ApiToken:
+        """The token (of any tenant) whose secret hashes to ``token_hash``; raises ``NotFound``."""
+
+    async def update(self, token: ApiToken) -> None:
+        """Replace the stored token (its use and revocation times); raises ``NotFound``."""
+
+    async def list(self, tenant_id: TenantId | None, page: PageRequest) -> Page[ApiToken]:
+        """A page of tokens, revoked ones included, newest ``created_at`` first."""
+
+
+class AuditRepository(Protocol):
+    async def add(self, entry: AuditEntry) -> None:
+        """Append an entry; raises ``AlreadyExists`` when its id is taken. Entries never change."""
+
+    async def list(self, tenant_id: TenantId, query: AuditQuery) -> Page[AuditEntry]:
+        """A page of the tenant's entries matching ``query``, newest ``at`` first."""
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories. Leaving the block without
     :meth:`commit` rolls back, so an error anywhere stores nothing."""
@@ -151,6 +178,8 @@ class UnitOfWork(Protocol):
     endpoints: EndpointRepository
     runs: RunRepository
     run_logs: RunLogRepository
+    tokens: TokenRepository
+    audit: AuditRepository
 
     async def __aenter__(self) -> Self: ...
 

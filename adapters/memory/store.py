@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 from attrs import define, field, fields
 
+from domain.audit import AuditEntry, AuditId
 from domain.endpoints import JobEndpoint
 from domain.ids import EndpointId, JobId, RunId
 from domain.jobs import Job
 from domain.pagination import Cursor, Page, PageRequest
 from domain.run_logs import LogLine
 from domain.runs import Run
+from domain.tokens import ApiToken, TokenId
 
 if TYPE_CHECKING:
     from adapters.memory.unit_of_work import MemoryUnitOfWork
@@ -30,6 +32,8 @@ class MemoryStore:
     endpoints: dict[EndpointId, JobEndpoint] = field(factory=dict)
     runs: dict[RunId, Run] = field(factory=dict)
     run_logs: dict[tuple[RunId, int], LogLine] = field(factory=dict)
+    tokens: dict[TokenId, ApiToken] = field(factory=dict)
+    audit: dict[AuditId, AuditEntry] = field(factory=dict)
     lock: asyncio.Lock = field(factory=asyncio.Lock)
 
     def unit_of_work(self) -> MemoryUnitOfWork:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from adapters.memory.audit import MemoryAuditRepository
 from adapters.memory.endpoints import MemoryEndpointRepository
 from adapters.memory.jobs import MemoryJobRepository
 from adapters.memory.run_logs import MemoryRunLogRepository
 from adapters.memory.runs import MemoryRunRepository
 from adapters.memory.store import MemoryStore
+from adapters.memory.tokens import MemoryTokenRepository
 
 
 class MemoryUnitOfWork:
@@ -22,6 +24,8 @@ class MemoryUnitOfWork:
         self.endpoints = MemoryEndpointRepository(store)
         self.runs = MemoryRunRepository(store)
         self.run_logs = MemoryRunLogRepository(store)
+        self.tokens = MemoryTokenRepository(store)
+        self.audit = MemoryAuditRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()

@@ -12,9 +12,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+import attrs
+
 from domain.endpoints import DEFAULT_TIMEOUT, JobEndpoint
 from domain.errors import FieldError, ValidationFailed
 from domain.hints import IntervalHint, OneShotHint
+from domain.jobs import Job
 from domain.retry import RetryPolicy
 from domain.schedules import CronSchedule, IntervalSchedule
 from domain.targets import HttpTarget, PythonTarget
@@ -196,6 +199,10 @@ def endpoint_fields(spec: Mapping[str, Any], *, partial: bool = False) -> dict[s
         errors.fail("job_id", "must be a job id")
     if "description" in fields and fields["description"] is None:
         fields["description"] = ""
+    _check_entity_fields(JobEndpoint, fields, errors)
+    low, high = fields.get("min_interval"), fields.get("max_interval")
+    if isinstance(low, timedelta) and isinstance(high, timedelta) and low > high:
+        errors.fail("min_interval_s", "must not be greater than max_interval_s")
     errors.raise_if_any()
     return fields
 
@@ -222,8 +229,21 @@ def job_fields(spec: Mapping[str, Any], *, partial: bool = False) -> dict[str, A
     for key in ("labels", "annotations"):
         if key in fields and fields[key] is None:
             fields[key] = {}
+    _check_entity_fields(Job, fields, errors)
     errors.raise_if_any()
     return fields
+
+
+def _check_entity_fields(cls: type, fields: Mapping[str, Any], errors: _Collector) -> None:
+    """Run each given field's own validator, so one refusal lists every bad field
+    (the entity's constructor stops at the first). Fields already reported are skipped."""
+    reported = {error.path.partition(".")[0] for error in errors.errors}
+    attributes = attrs.fields_dict(cls)
+    for name, value in fields.items():
+        attribute = attributes.get(name)
+        if attribute is None or attribute.validator is None or _api_path(FieldError(name, "")).path in reported:
+            continue
+        errors.run("", lambda a=attribute, v=value: _with_api_paths(lambda: a.validator(None, a, v)))
 
 
 def interval_hint(spec: Mapping[str, Any], *, now: datetime) -> IntervalHint:

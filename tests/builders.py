@@ -185,6 +185,8 @@ def a_finished_run(*, endpoint: JobEndpoint, **overrides: Any) -> Run:
         "worker_id": "worker-3/thread-2",
         "retry_of": RunId(new_id()),
         "dead_lettered": True,
+        "exclusive": False,
+        "dispatched_at": AT + timedelta(milliseconds=1),
     }
     fields.update(overrides)
     return a_run(endpoint=endpoint, **fields)

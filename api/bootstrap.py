@@ -12,10 +12,17 @@ from typing import Any
 
 from attrs import define, field
 
+import os
+import socket
+from datetime import timedelta
+
 from api.settings import Settings, load_settings
 from domain.clock import SystemClock
+from domain.execution import Dispatcher, ExecutorRegistry
 from domain.ports import Clock, UnitOfWorkFactory
 from services import EndpointsService, JobsService, RunsService
+from services.execution import ExecutionService
+from services.scheduler import SchedulerService
 
 
 @define
@@ -28,7 +35,30 @@ class Container:
     jobs: JobsService
     endpoints: EndpointsService
     runs: RunsService
+    dispatcher: Dispatcher
+    transport: Any = None
+    executors: ExecutorRegistry | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(factory=list)
+
+    def scheduler(self, owner: str | None = None) -> SchedulerService:
+        """A scheduler service claiming as ``owner`` (default: host and process id)."""
+        s = self.settings
+        return SchedulerService(
+            uow=self.uow,
+            clock=self.clock,
+            dispatcher=self.dispatcher,
+            owner=owner or process_identity("scheduler"),
+            batch=s.scheduler_batch,
+            lease=timedelta(seconds=s.scheduler_lease_s),
+            max_sleep=timedelta(seconds=s.scheduler_max_sleep_s),
+        )
+
+    def execution(self) -> ExecutionService:
+        """The worker's service; builds the executors on first use."""
+        if self.executors is None:
+            self.executors = _executors(self.settings)
+            self.closers.append(self.executors.aclose)
+        return ExecutionService(uow=self.uow, clock=self.clock, executors=self.executors, dispatcher=self.dispatcher)
 
     async def close(self) -> None:
         """Release connections (engine pools) in reverse order of creation."""
@@ -46,6 +76,15 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         uow, closer = _storage(settings)
         if closer is not None:
             closers.append(closer)
+    executors: ExecutorRegistry | None = overrides.pop("executors", None)
+    transport = overrides.pop("transport", None)
+    dispatcher: Dispatcher | None = overrides.pop("dispatcher", None)
+    if dispatcher is None:
+        if transport is None:
+            from adapters.dramatiq import DramatiqTransport
+
+            transport = DramatiqTransport(settings.broker_url)
+        dispatcher = transport.dispatcher
     if overrides:
         raise TypeError(f"unknown overrides: {', '.join(sorted(overrides))}")
     return Container(
@@ -54,9 +93,25 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         uow=uow,
         jobs=JobsService(uow=uow, clock=clock),
         endpoints=EndpointsService(uow=uow, clock=clock),
-        runs=RunsService(uow=uow, clock=clock),
+        runs=RunsService(uow=uow, clock=clock, dispatcher=dispatcher),
+        dispatcher=dispatcher,
+        transport=transport,
+        executors=executors,
         closers=closers,
     )
+
+
+def process_identity(role: str) -> str:
+    """``role@host:pid``: who claimed an endpoint or runs a run."""
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def _executors(settings: Settings) -> ExecutorRegistry:
+    from adapters.executors import Executors
+    from adapters.python import load_modules
+
+    load_modules(settings.handler_module_list)
+    return Executors.default()
 
 
 def _storage(settings: Settings) -> tuple[UnitOfWorkFactory, Callable[[], Awaitable[None]] | None]:

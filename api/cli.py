@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -33,16 +34,59 @@ def migrate(revision: str = typer.Option("head", help="Target revision (default:
 
 
 @app.command()
-def serve() -> None:
-    """Run Ostinato in one process on its embedded default (SQLite file, in-process broker)."""
-    from migrations.runner import upgrade
+def serve(
+    load: list[Path] = typer.Option([], "--load", help="JSON files of jobs and endpoints to define at start (skipped when the slug exists)"),
+) -> None:
+    """Run Ostinato in one process: scheduler, workers and the HTTP API, on the embedded default
+    (SQLite file, in-process broker) unless OSTINATO_DATABASE_URL / OSTINATO_BROKER_URL say otherwise."""
+    from api.serve import serve as run_serve
 
     settings = _settings()
-    if settings.database_kind != "memory":
-        upgrade(settings.database_url, "head")
-    typer.echo(f"ostinato: database {_redact(settings.database_url)} migrated")
-    typer.echo(f"ostinato: would serve the API on http://{settings.host}:{settings.port} with "
-               f"{'the in-process broker' if not settings.broker_url else _redact(settings.broker_url)}")
+    _setup_logging()
+    _migrate_if_needed(settings)
+    run_serve(settings, load=load)
+
+
+@app.command()
+def worker(threads: int = typer.Option(0, help="Worker threads (default: OSTINATO_WORKER_THREADS)")) -> None:
+    """Execute runs from the broker named by OSTINATO_BROKER_URL (Redis or RabbitMQ)."""
+    from api.serve import run_worker
+
+    settings = _settings()
+    if not settings.broker_url:
+        typer.echo("ostinato: OSTINATO_BROKER_URL: a separate worker needs redis://… or amqp://…; "
+                   "with the in-process broker, workers run inside `ostinato serve`", err=True)
+        raise typer.Exit(2)
+    _setup_logging()
+    run_worker(settings, threads=threads or None)
+
+
+@app.command()
+def scheduler() -> None:
+    """Fire due endpoints and hand their runs to the broker; run as many as you like."""
+    from api.serve import run_scheduler
+
+    settings = _settings()
+    if not settings.broker_url:
+        typer.echo("ostinato: OSTINATO_BROKER_URL: a separate scheduler needs redis://… or amqp://…; "
+                   "with the in-process broker, the scheduler runs inside `ostinato serve`", err=True)
+        raise typer.Exit(2)
+    _setup_logging()
+    run_scheduler(settings)
+
+
+def _migrate_if_needed(settings) -> None:
+    if settings.database_kind == "memory":
+        return
+    from migrations.runner import upgrade
+
+    upgrade(settings.database_url, "head")
+
+
+def _setup_logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _redact(url: str) -> str:

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=8, ge=1, le=256)
+    handler_modules: str = Field(
+        default="examples.hello",
+        description="Comma-separated modules whose @handler functions workers may run",
+    )
     scheduler_batch: int = Field(default=500, ge=1, le=10_000, description="Endpoints claimed per scheduler batch")
     scheduler_lease_s: float = Field(default=30.0, gt=0, description="Seconds a claim holds an endpoint")
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
@@ -58,6 +62,10 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
             raise ValueError("must be empty (in-process), redis://… or amqp://…")
         return value
+
+    @property
+    def handler_module_list(self) -> list[str]:
+        return [name.strip() for name in self.handler_modules.split(",") if name.strip()]
 
     @property
     def database_kind(self) -> str:

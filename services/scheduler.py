@@ -59,6 +59,9 @@ class SchedulerService:
         self._lease = lease
         self._redispatch_after = redispatch_after
         self._max_sleep = max_sleep
+        # After a restart, messages sent before it may be gone (in-process broker):
+        # the first tick hands every due pending run to the workers again.
+        self._fresh = True
 
     async def tick(self) -> TickReport:
         """One batch. A full batch asks for no sleep (more may be due)."""
@@ -80,14 +83,14 @@ class SchedulerService:
             ]
             await uow.runs.add_new(runs)
             await uow.endpoints.update_many([e.fired(now=now) for e in endpoints])
-            due = await uow.runs.to_dispatch(
-                now=now, dispatched_before=now - self._redispatch_after, limit=self._batch * 2
-            )
+            dispatched_before = now if self._fresh else now - self._redispatch_after
+            due = await uow.runs.to_dispatch(now=now, dispatched_before=dispatched_before, limit=self._batch * 2)
             await uow.runs.mark_dispatched([r.id for r in due], at=now)
             priorities = await _priorities(uow, due, {e.id: e.priority for e in endpoints})
             next_endpoint = await uow.endpoints.next_due_at()
             next_retry = await uow.runs.next_pending_at()
             await uow.commit()
+        self._fresh = False
         if due:
             await self._dispatcher.dispatch(
                 [DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -34,7 +35,13 @@ class MemoryStore:
     run_logs: dict[tuple[RunId, int], LogLine] = field(factory=dict)
     tokens: dict[TokenId, ApiToken] = field(factory=dict)
     audit: dict[AuditId, AuditEntry] = field(factory=dict)
-    lock: asyncio.Lock = field(factory=asyncio.Lock)
+    lock: threading.Lock = field(factory=threading.Lock)
+
+    async def acquire(self) -> None:
+        """Take the store's lock without blocking the event loop; works across threads and loops
+        (``ostinato serve`` on ``memory://`` shares one store between the API and worker loops)."""
+        if not self.lock.acquire(blocking=False):
+            await asyncio.to_thread(self.lock.acquire)
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         from adapters.memory.unit_of_work import MemoryUnitOfWork

@@ -28,7 +28,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAuditRepository(store)
 
     async def __aenter__(self) -> Self:
-        await self._store.lock.acquire()
+        await self._store.acquire()
         self._snapshot = self._store.snapshot()
         return self
 

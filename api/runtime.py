@@ -1,0 +1,122 @@
+"""The long-running parts: the scheduler loop and the worker, for ``serve``, ``scheduler`` and ``worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+
+from api.bootstrap import Container, bootstrap, process_identity
+from api.settings import Settings
+from services.execution import ExecutionService
+from services.outcomes import OutcomeRecorder
+
+log = logging.getLogger("ostinato")
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+RECONCILE_EVERY_S = 5.0
+ERROR_BACKOFF_MAX_S = 10.0
+
+
+class SchedulerLoop:
+    """Ticks the scheduler until ``stop`` is set; sleeps until the next due time (bounded), and
+    wakes early when ``wake`` is set. Survives database and broker outages: it logs, backs
+    off and carries on, and the next successful tick catches up."""
+
+    def __init__(self, container: Container, *, owner: str | None = None, wake: asyncio.Event | None = None) -> None:
+        self._container = container
+        self._service = container.scheduler(owner)
+        self._wake = wake or asyncio.Event()
+        self._recorder = OutcomeRecorder()
+        self.ticks = 0
+
+    @property
+    def wake(self) -> asyncio.Event:
+        return self._wake
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        last_reconcile = 0.0
+        while not stop.is_set():
+            try:
+                report = await self._service.tick()
+                self.ticks += 1
+                if time.monotonic() - last_reconcile >= RECONCILE_EVERY_S:
+                    last_reconcile = time.monotonic()
+                    result = await self._service.reconcile(heartbeat_timeout=HEARTBEAT_TIMEOUT, recorder=self._recorder)
+                    if result.expired:
+                        log.warning("reconciler expired %d runs whose worker died (%d retried)", result.expired, result.retried)
+                sleep = report.sleep_s
+                if failures:
+                    log.info("scheduler recovered after %d failed ticks", failures)
+                failures = 0
+            except Exception as exc:  # database or broker away: keep going
+                failures += 1
+                sleep = min(ERROR_BACKOFF_MAX_S, 0.2 * 2 ** min(failures, 6))
+                log.warning("scheduler tick failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, sleep)
+            if sleep > 0:
+                await _wait_any(stop, self._wake, sleep)
+                self._wake.clear()
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+class _CloseOnShutdown(dramatiq.Middleware):
+    """Closes the worker's container on the worker's event loop before that loop stops."""
+
+    def __init__(self, binding: WorkerBinding) -> None:
+        self._binding = binding
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None and self._binding.container is not None:
+            loop_thread.run_coroutine(self._binding.container.close())
+            self._binding.container = None
+
+
+class WorkerBinding:
+    """Executes the run batches a transport delivers, through a container built on first use
+    on the worker's own event loop (connections belong to the loop that opened them)."""
+
+    def __init__(self, make_container: Callable[[], Container], *, identity: str | None = None) -> None:
+        self._make_container = make_container
+        self.identity = identity or process_identity("worker")
+        self.container: Container | None = None
+        self._service: ExecutionService | None = None
+        self.executed = 0
+
+    async def __call__(self, run_ids: Sequence[str]) -> None:
+        if self.container is None:
+            self.container = self._make_container()
+            self._service = self.container.execution()
+        assert self._service is not None
+        finished = await self._service.execute(list(run_ids), worker=self.identity)
+        self.executed += len(finished)
+
+
+def start_worker(
+    settings: Settings, transport, *, threads: int | None = None, identity: str | None = None, uow=None
+) -> tuple[dramatiq.Worker, WorkerBinding]:
+    """Bind a worker to ``transport`` and start its threads; ``uow`` shares a store (``memory://``)
+    instead of opening the worker's own connections."""
+    overrides: dict = {"transport": transport}
+    if uow is not None:
+        overrides["uow"] = uow
+    binding = WorkerBinding(lambda: bootstrap(settings, **overrides), identity=identity)
+    transport.on_runs(binding)
+    transport.broker.add_middleware(_CloseOnShutdown(binding))
+    worker = transport.worker(threads=threads or settings.worker_threads)
+    worker.start()
+    return worker, binding

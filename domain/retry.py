@@ -44,8 +44,12 @@ class RetryPolicy:
 
     def delay(self, attempt: int, *, rand: float = 1.0) -> timedelta:
         """The wait after failed ``attempt``; ``rand`` in [0, 1] picks the jitter."""
-        exponent = min(max(attempt - 1, 0), 62)
-        nominal = min(self.backoff * (2**exponent), self.backoff_max)
+        nominal = self.backoff
+        for _ in range(max(attempt - 1, 0)):  # double up to the cap; 2**n would overflow timedelta
+            if nominal >= self.backoff_max:
+                break
+            nominal *= 2
+        nominal = min(nominal, self.backoff_max)
         if not self.jitter:
             return nominal
         rand = min(max(rand, 0.0), 1.0)

@@ -149,7 +149,7 @@ def parse_retry(spec: Any) -> RetryPolicy:
         if not isinstance(spec["jitter"], bool):
             raise ValidationFailed.field("jitter", "must be true or false")
         fields["jitter"] = spec["jitter"]
-    return _with_api_paths(lambda: RetryPolicy(**fields))
+    return with_api_paths(lambda: RetryPolicy(**fields))
 
 
 _API_NAMES = {
@@ -209,7 +209,7 @@ def endpoint_fields(spec: Mapping[str, Any], *, partial: bool = False) -> dict[s
 
 def build_endpoint(make: Callable[..., JobEndpoint], fields: Mapping[str, Any]) -> JobEndpoint:
     """Call ``make(**fields)`` and report entity-level errors with the API's field names."""
-    return _with_api_paths(lambda: make(**fields))
+    return with_api_paths(lambda: make(**fields))
 
 
 def job_fields(spec: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def _check_entity_fields(cls: type, fields: Mapping[str, Any], errors: _Collecto
         attribute = attributes.get(name)
         if attribute is None or attribute.validator is None or _api_path(FieldError(name, "")).path in reported:
             continue
-        errors.run("", lambda a=attribute, v=value: _with_api_paths(lambda: a.validator(None, a, v)))
+        errors.run("", lambda a=attribute, v=value: with_api_paths(lambda: a.validator(None, a, v)))
 
 
 def interval_hint(spec: Mapping[str, Any], *, now: datetime) -> IntervalHint:
@@ -253,7 +253,7 @@ def interval_hint(spec: Mapping[str, Any], *, now: datetime) -> IntervalHint:
     interval = errors.run("", lambda: seconds(spec.get("interval_s"), "interval_s"))
     expires = errors.run("", lambda: _expiry(spec, now))
     errors.raise_if_any()
-    return _with_api_paths(lambda: IntervalHint(interval=interval, expires_at=expires, reason=spec.get("reason") or ""))
+    return with_api_paths(lambda: IntervalHint(interval=interval, expires_at=expires, reason=spec.get("reason") or ""))
 
 
 def oneshot_hint(spec: Mapping[str, Any], *, now: datetime) -> OneShotHint:
@@ -263,7 +263,7 @@ def oneshot_hint(spec: Mapping[str, Any], *, now: datetime) -> OneShotHint:
     run_at = errors.run("", lambda: parse_timestamp(spec.get("run_at"), "run_at"))
     expires = errors.run("", lambda: _expiry(spec, now))
     errors.raise_if_any()
-    return _with_api_paths(lambda: OneShotHint(run_at=run_at, expires_at=expires, reason=spec.get("reason") or ""))
+    return with_api_paths(lambda: OneShotHint(run_at=run_at, expires_at=expires, reason=spec.get("reason") or ""))
 
 
 def _expiry(spec: Mapping[str, Any], now: datetime) -> datetime:
@@ -276,7 +276,7 @@ def _expiry(spec: Mapping[str, Any], now: datetime) -> datetime:
     raise ValidationFailed.field("ttl_s", "give ttl_s or expires_at")
 
 
-def _with_api_paths(build: Callable[[], Any]) -> Any:
+def with_api_paths(build: Callable[[], Any]) -> Any:
     """Call ``build`` and report entity-level errors with the API's field names."""
     try:
         return build()

@@ -12,7 +12,15 @@ from domain.ids import EndpointId, JobId, TenantId
 from domain.pagination import Page
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.queries import EndpointQuery
-from domain.specs import build_endpoint, endpoint_fields, endpoint_spec, interval_hint, oneshot_hint, parse_timestamp
+from domain.specs import (
+    build_endpoint,
+    endpoint_fields,
+    endpoint_spec,
+    interval_hint,
+    oneshot_hint,
+    parse_timestamp,
+    with_api_paths,
+)
 
 
 class EndpointsService:
@@ -77,7 +85,9 @@ class EndpointsService:
     async def set_interval_hint(self, tenant_id: TenantId, endpoint_id: EndpointId, spec: Mapping[str, Any]) -> JobEndpoint:
         """Set ``{"interval_s", "ttl_s" | "expires_at", "reason"}``; refused outside the endpoint's bounds."""
         return await self._change(
-            tenant_id, endpoint_id, lambda e, now: e.set_interval_hint(interval_hint(spec, now=now), now=now)
+            tenant_id,
+            endpoint_id,
+            lambda e, now: with_api_paths(lambda: e.set_interval_hint(interval_hint(spec, now=now), now=now)),
         )
 
     async def clear_interval_hint(self, tenant_id: TenantId, endpoint_id: EndpointId) -> JobEndpoint:
@@ -86,7 +96,9 @@ class EndpointsService:
     async def set_oneshot_hint(self, tenant_id: TenantId, endpoint_id: EndpointId, spec: Mapping[str, Any]) -> JobEndpoint:
         """Set ``{"run_at", "ttl_s" | "expires_at", "reason"}``."""
         return await self._change(
-            tenant_id, endpoint_id, lambda e, now: e.set_oneshot_hint(oneshot_hint(spec, now=now), now=now)
+            tenant_id,
+            endpoint_id,
+            lambda e, now: with_api_paths(lambda: e.set_oneshot_hint(oneshot_hint(spec, now=now), now=now)),
         )
 
     async def clear_oneshot_hint(self, tenant_id: TenantId, endpoint_id: EndpointId) -> JobEndpoint:

@@ -156,7 +156,8 @@ class HttpExecutor:
     def _result(
         self, response: httpx.Response, raw: bytes, complete: bool, secrets: Resolution, log: LogFn
     ) -> RunResult:
-        excerpt = _decode(raw[:_EXCERPT_BYTES], response)[:BODY_EXCERPT_LIMIT] if raw else None
+        # Redact before cutting, so a secret straddling the cut cannot survive in part.
+        excerpt = secrets.redact(_decode(raw[:_EXCERPT_BYTES], response))[:BODY_EXCERPT_LIMIT] if raw else None
         output = None
         if _is_json(response) and raw:
             if not complete or len(raw) > self._json_limit:
@@ -168,7 +169,7 @@ class HttpExecutor:
                     log(LogLevel.WARNING, f"body says it is JSON but does not parse: {exc}")
         return RunResult(
             status_code=response.status_code,
-            body_excerpt=secrets.redact(excerpt) if excerpt is not None else None,
+            body_excerpt=excerpt,
             output=secrets.redact_json(output),
         )
 

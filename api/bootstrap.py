@@ -23,6 +23,8 @@ from domain.ports import Clock, UnitOfWorkFactory
 from services import EndpointsService, JobsService, RunsService
 from services.execution import ExecutionService
 from services.scheduler import SchedulerService
+from services.audit import AuditService, audit_trail
+from services.tokens import TokensService, parse_configured_tokens
 
 
 @define
@@ -35,9 +37,12 @@ class Container:
     jobs: JobsService
     endpoints: EndpointsService
     runs: RunsService
+    tokens: TokensService
+    audit: AuditService
     dispatcher: Dispatcher
     transport: Any = None
     executors: ExecutorRegistry | None = None
+    wakeups: Any = None
     closers: list[Callable[[], Awaitable[None]]] = field(factory=list)
 
     def scheduler(self, owner: str | None = None) -> SchedulerService:
@@ -80,25 +85,36 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     transport = overrides.pop("transport", None)
     dispatcher: Dispatcher | None = overrides.pop("dispatcher", None)
     if dispatcher is None:
-        if transport is None:
-            from adapters.dramatiq import DramatiqTransport
-
-            transport = DramatiqTransport(settings.broker_url)
+        transport = transport or make_transport(settings)
         dispatcher = transport.dispatcher
     if overrides:
         raise TypeError(f"unknown overrides: {', '.join(sorted(overrides))}")
+    # The services the API calls write the pending audit entry in the same transaction as the change.
+    audited = audit_trail(uow, clock)
     return Container(
         settings=settings,
         clock=clock,
         uow=uow,
-        jobs=JobsService(uow=uow, clock=clock),
-        endpoints=EndpointsService(uow=uow, clock=clock),
-        runs=RunsService(uow=uow, clock=clock, dispatcher=dispatcher),
+        jobs=JobsService(uow=audited, clock=clock),
+        endpoints=EndpointsService(uow=audited, clock=clock),
+        runs=RunsService(uow=audited, clock=clock, dispatcher=dispatcher),
+        tokens=TokensService(
+            uow=audited, clock=clock, configured=parse_configured_tokens(settings.api_tokens.get_secret_value())
+        ),
+        audit=AuditService(uow=uow, clock=clock),
         dispatcher=dispatcher,
         transport=transport,
         executors=executors,
+        wakeups=wakeups,
         closers=closers,
     )
+
+
+def make_transport(settings: Settings) -> Any:
+    """The Dramatiq transport for ``OSTINATO_BROKER_URL`` (empty: in-process)."""
+    from adapters.dramatiq import DramatiqTransport
+
+    return DramatiqTransport(settings.broker_url)
 
 
 def process_identity(role: str) -> str:

@@ -40,6 +40,16 @@ class SchedulerLoop:
         return self._wake
 
     async def run(self, stop: asyncio.Event) -> None:
+        listener = None
+        if self._container.wakeups is not None:
+            listener = asyncio.create_task(self._container.wakeups.run(self._wake, stop), name="wakeups")
+        try:
+            await self._loop(stop)
+        finally:
+            if listener is not None:
+                await listener
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         failures = 0
         last_reconcile = 0.0
         while not stop.is_set():

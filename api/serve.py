@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from api.bootstrap import Container, bootstrap
+from api.bootstrap import Container, bootstrap, make_transport
 from api.runtime import SchedulerLoop, start_worker
 from api.settings import Settings
 from domain.errors import AlreadyExists, NotFound
@@ -54,9 +54,7 @@ async def _serve(settings: Settings, load: list[Path]) -> None:
 
 def run_worker(settings: Settings, *, threads: int | None = None) -> None:
     """A worker process: consume run batches until SIGINT/SIGTERM, then finish the runs in hand."""
-    from adapters.dramatiq import DramatiqTransport
-
-    transport = DramatiqTransport(settings.broker_url)
+    transport = make_transport(settings)
     worker, binding = start_worker(settings, transport, threads=threads)
     log.info("worker %s consuming from %s", binding.identity, settings.broker_url.split("@")[-1])
 
@@ -109,12 +107,14 @@ def _http_server(settings: Settings, container: Container) -> Any:
 
 
 async def load_definitions(container: Container, path: Path, *, tenant_id: str = DEFAULT_TENANT) -> None:
-    """Define the jobs in a JSON file (``{"jobs": [{…job…, "endpoints": [{…}]}]}``), skipping slugs
-    and endpoint names that already exist, so loading the same file twice changes nothing."""
+    """Define the jobs in a JSON file, skipping slugs and endpoint names that already exist, so
+    loading the same file twice changes nothing. The file holds one job
+    (``{"job": {…}, "endpoints": [{…}]}``) or several (``{"jobs": [{"job": …, "endpoints": …}]}``),
+    in the API's vocabulary."""
     document = json.loads(Path(path).read_text())
-    for spec in document.get("jobs", []):
-        spec = dict(spec)
-        endpoints = spec.pop("endpoints", [])
+    for entry in document.get("jobs", [document]):
+        spec = dict(entry["job"])
+        endpoints = entry.get("endpoints", [])
         try:
             job = await container.jobs.create(tenant_id, spec)
             log.info("defined job %s from %s", job.slug, path)

@@ -1,0 +1,53 @@
+"""Async engines for the two supported databases, set up the way the repositories rely on.
+
+SQLite serves one writer at a time: every transaction begins with ``BEGIN
+IMMEDIATE``, taking the write lock up front, so a claim's read and its update
+cannot interleave with another transaction's. WAL mode lets readers of
+committed data proceed meanwhile, and ``busy_timeout`` makes a second writer
+wait for the lock instead of failing at once. This is the recipe of the
+SQLAlchemy SQLite dialect's documentation ("Enabling Non-Legacy SQLite
+Transactional Modes"): the driver's own BEGIN is switched off and
+SQLAlchemy's ``begin`` event emits ours. Each SQLite connection also gets a
+``casefold(text)`` SQL function, so searches fold case as Python does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def create_engine(url: str, **engine_kwargs: Any) -> AsyncEngine:
+    """An engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``); connects lazily."""
+    engine = create_async_engine(url, **engine_kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # Take BEGIN away from the driver; _sqlite_begin emits it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+    dbapi_connection.create_function("casefold", 1, _casefold, deterministic=True)
+
+
+def _casefold(value: str | None) -> str | None:
+    return None if value is None else value.casefold()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,123 @@
+"""What the repositories share: the unit of work's connection, error translation, keyset pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Result
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.base import Executable
+
+from adapters.sqlalchemy.errors import translated
+from domain.pagination import Cursor, Page, PageRequest
+
+T = TypeVar("T")
+
+# PostgreSQL (asyncpg) takes at most 32,767 bind parameters per statement, SQLite 32,766.
+MAX_PARAMETERS = 32_000
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), max(size, 1)):
+        yield items[start : start + size]
+
+
+class Connected(Protocol):
+    """A unit of work as its repositories see it: the open connection."""
+
+    @property
+    def connection(self) -> AsyncConnection: ...
+
+
+class Repository:
+    def __init__(self, uow: Connected) -> None:
+        self._uow = uow
+
+    @property
+    def _dialect(self) -> str:
+        return self._uow.connection.dialect.name
+
+    async def _execute(
+        self,
+        statement: Executable,
+        *,
+        unique: Callable[[], Exception] | None = None,
+        foreign_key: Callable[[], Exception] | None = None,
+    ) -> Result[Any]:
+        """Run ``statement`` in the unit of work's transaction, with driver errors translated."""
+        with translated(unique=unique, foreign_key=foreign_key):
+            return await self._uow.connection.execute(statement)
+
+    def _insert_new(self, table: Table, values: dict[str, Any]) -> Executable:
+        """An INSERT that stores nothing on a unique conflict (returning no row) instead of failing.
+
+        A failed statement would abort a PostgreSQL transaction; the in-memory
+        adapter raises and carries on, so the conflict must not be an error here.
+        """
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        return dialect.insert(table).values(values).on_conflict_do_nothing().returning(table.c.id)
+
+    async def _insert_many_new(
+        self, table: Table, rows: Sequence[dict[str, Any]], *, returning: ColumnElement[Any] | None = None
+    ) -> set[Any]:
+        """Insert ``rows``, skipping any that hit a unique conflict (with a stored row or an
+        earlier row of the batch); returns the ``returning`` values of the rows stored.
+        Multi-row statements, split to fit the limit on parameters."""
+        stored: set[Any] = set()
+        if not rows:
+            return stored
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        for part in chunks(rows, MAX_PARAMETERS // len(rows[0])):
+            statement = dialect.insert(table).values(list(part)).on_conflict_do_nothing()
+            if returning is None:
+                await self._execute(statement)
+            else:
+                stored.update((await self._execute(statement.returning(returning))).scalars())
+        return stored
+
+    async def _update_by_id(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Replace the rows with these ids (every column given); one batched statement."""
+        if not rows:
+            return
+        statement = update(table).where(table.c.id == bindparam("where_id"))
+        parameters = [{"where_id": row["id"], **{k: v for k, v in row.items() if k != "id"}} for row in rows]
+        with translated():
+            await self._uow.connection.execute(statement, parameters)
+
+    async def _tenants_of(self, table: Table, ids: Collection[Any]) -> dict[Any, str]:
+        """The tenant of each stored row among ``ids``."""
+        if not ids:
+            return {}
+        rows = await self._execute(select(table.c.id, table.c.tenant_id).where(table.c.id.in_(set(ids))))
+        return {row.id: row.tenant_id for row in rows}
+
+    def _folded(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """``column`` case-folded for case-insensitive search (SQLite: Python's ``str.casefold``)."""
+        return func.casefold(column) if self._dialect == "sqlite" else func.lower(column)
+
+    def _fold(self, needle: str) -> str:
+        return needle.casefold() if self._dialect == "sqlite" else needle.lower()
+
+    async def _page(
+        self,
+        statement: Select[Any],
+        *,
+        at: ColumnElement[Any],
+        id: ColumnElement[str],
+        page: PageRequest,
+        to_entity: Callable[[Row[Any]], T],
+    ) -> Page[T]:
+        """Keyset pagination, newest first by ``(at, id)``: the ``page.limit`` rows after the cursor."""
+        if page.cursor is not None:
+            statement = statement.where(tuple_(at, id) < tuple_(page.cursor.at, page.cursor.id, types=[at.type, id.type]))
+        statement = statement.order_by(at.desc(), id.desc()).limit(page.limit + 1)
+        rows = (await self._execute(statement)).all()
+        items = [to_entity(row) for row in rows[: page.limit]]
+        next_cursor = None
+        if len(rows) > page.limit:
+            last = rows[page.limit - 1]
+            next_cursor = Cursor(last._mapping[at.key], last._mapping[id.key]).encode()
+        return Page(items=items, next_cursor=next_cursor)

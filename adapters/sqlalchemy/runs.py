@@ -1,0 +1,297 @@
+"""Runs in the ``runs`` table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, exists, func, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from adapters.sqlalchemy.repository import Repository
+from adapters.sqlalchemy.tables import endpoints as endpoint_table
+from adapters.sqlalchemy.tables import runs as run_table
+from domain.errors import AlreadyExists, NotFound
+from domain.ids import EndpointId, JobId, RunId, TenantId
+from domain.pagination import Page
+from domain.queries import RunQuery
+from domain.runs import Run, RunResult, RunSource, RunStatus
+
+
+def _run_values(run: Run) -> dict[str, Any]:
+    result = run.result
+    duration_ms = run.duration_ms
+    return {
+        "id": run.id,
+        "tenant_id": run.tenant_id,
+        "endpoint_id": run.endpoint_id,
+        "job_id": run.job_id,
+        "workflow_run_id": run.workflow_run_id,
+        "status": run.status.value,
+        "source": run.source.value,
+        "slot": run.slot,
+        "attempt": run.attempt,
+        "params": dict(run.params),
+        "scheduled_at": run.scheduled_at,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "heartbeat_at": run.heartbeat_at,
+        "duration_s": None if duration_ms is None else duration_ms / 1000,
+        "has_result": result is not None,
+        "status_code": result.status_code if result else None,
+        "body_excerpt": result.body_excerpt if result else None,
+        "output": result.output if result else None,
+        "error": run.error,
+        "worker_id": run.worker_id,
+        "retry_of": run.retry_of,
+        "dead_lettered": run.dead_lettered,
+        "exclusive": run.exclusive,
+        "dispatched_at": run.dispatched_at,
+    }
+
+
+def _to_run(row: Row[Any]) -> Run:
+    result = None
+    if row.has_result:
+        result = RunResult(status_code=row.status_code, body_excerpt=row.body_excerpt, output=row.output)
+    return Run(
+        id=RunId(row.id),
+        tenant_id=TenantId(row.tenant_id),
+        endpoint_id=EndpointId(row.endpoint_id),
+        job_id=JobId(row.job_id) if row.job_id is not None else None,
+        workflow_run_id=row.workflow_run_id,
+        status=RunStatus(row.status),
+        source=RunSource(row.source),
+        slot=row.slot,
+        attempt=row.attempt,
+        params=dict(row.params),
+        scheduled_at=row.scheduled_at,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        heartbeat_at=row.heartbeat_at,
+        result=result,
+        error=row.error,
+        worker_id=row.worker_id,
+        retry_of=RunId(row.retry_of) if row.retry_of is not None else None,
+        dead_lettered=row.dead_lettered,
+        exclusive=row.exclusive,
+        dispatched_at=row.dispatched_at,
+    )
+
+
+class SqlAlchemyRunRepository(Repository):
+    async def add(self, run: Run) -> None:
+        """One statement that stores the run only if its endpoint exists and neither its id nor its
+        slot is taken. A refused row is never a failed statement (which would abort a PostgreSQL
+        transaction); a second look then names the reason, in the in-memory adapter's order."""
+        values = _run_values(run)
+        row = select(*(literal(value, run_table.c[name].type) for name, value in values.items())).where(
+            exists().where(endpoint_table.c.id == run.endpoint_id)
+        )
+        dialect = postgresql if self._dialect == "postgresql" else sqlite
+        statement = dialect.insert(run_table).from_select(list(values), row).on_conflict_do_nothing().returning(run_table.c.id)
+        stored = await self._execute(
+            statement,
+            unique=lambda: AlreadyExists("run slot", f"{run.endpoint_id}@{run.slot}"),
+            foreign_key=lambda: NotFound("endpoint", run.endpoint_id),
+        )
+        if stored.first() is not None:
+            return
+        if (await self._execute(select(exists().where(run_table.c.id == run.id)))).scalar():
+            raise AlreadyExists("run", run.id)
+        if not (await self._execute(select(exists().where(endpoint_table.c.id == run.endpoint_id)))).scalar():
+            raise NotFound("endpoint", run.endpoint_id)
+        raise AlreadyExists("run slot", f"{run.endpoint_id}@{run.slot}")
+
+    async def get(self, run_id: RunId, *, tenant_id: TenantId | None) -> Run:
+        statement = select(run_table).where(run_table.c.id == run_id)
+        if tenant_id is not None:
+            statement = statement.where(run_table.c.tenant_id == tenant_id)
+        row = (await self._execute(statement)).first()
+        if row is None:
+            raise NotFound("run", run_id)
+        return _to_run(row)
+
+    async def update(self, run: Run) -> None:
+        values = _run_values(run)
+        del values["id"]
+        statement = (
+            update(run_table)
+            .where(run_table.c.id == run.id, run_table.c.tenant_id == run.tenant_id)
+            .values(values)
+            .returning(run_table.c.id)
+        )
+        stored = await self._execute(statement, unique=lambda: AlreadyExists("run slot", f"{run.endpoint_id}@{run.slot}"))
+        if stored.first() is None:
+            raise NotFound("run", run.id)
+
+    async def list(self, tenant_id: TenantId | None, query: RunQuery) -> Page[Run]:
+        statement = select(run_table)
+        if tenant_id is not None:
+            statement = statement.where(run_table.c.tenant_id == tenant_id)
+        if query.job_id is not None:
+            statement = statement.where(run_table.c.job_id == query.job_id)
+        if query.endpoint_id is not None:
+            statement = statement.where(run_table.c.endpoint_id == query.endpoint_id)
+        if query.status is not None:
+            statement = statement.where(run_table.c.status == query.status.value)
+        if query.source is not None:
+            statement = statement.where(run_table.c.source == query.source.value)
+        if query.since is not None:
+            statement = statement.where(run_table.c.scheduled_at >= query.since)
+        if query.until is not None:
+            statement = statement.where(run_table.c.scheduled_at < query.until)
+        if query.dead_lettered is not None:
+            statement = statement.where(run_table.c.dead_lettered.is_(query.dead_lettered))
+        return await self._page(statement, at=run_table.c.scheduled_at, id=run_table.c.id, page=query.page, to_entity=_to_run)
+
+    async def add_new(self, runs: Sequence[Run]) -> Sequence[Run]:
+        """One multi-row INSERT that skips taken slots. A run skipped although its slot is free
+        had its id taken, which :meth:`add` refuses, and so does this."""
+        if not runs:
+            return []
+        endpoint_ids = {run.endpoint_id for run in runs}
+        present = set((await self._execute(select(endpoint_table.c.id).where(endpoint_table.c.id.in_(endpoint_ids)))).scalars())
+        for run in runs:
+            if run.endpoint_id not in present:
+                raise NotFound("endpoint", run.endpoint_id)
+        stored_ids = await self._insert_many_new(run_table, [_run_values(run) for run in runs], returning=run_table.c.id)
+        stored = [run for run in runs if run.id in stored_ids]
+        skipped = [run for run in runs if run.id not in stored_ids]
+        if skipped:
+            keys = {(run.endpoint_id, run.slot) for run in skipped}
+            taken = await self._execute(
+                select(run_table.c.endpoint_id, run_table.c.slot).where(
+                    tuple_(run_table.c.endpoint_id, run_table.c.slot).in_(keys)
+                )
+            )
+            held = {(row.endpoint_id, row.slot) for row in taken}
+            for run in skipped:
+                if (run.endpoint_id, run.slot) not in held:
+                    raise AlreadyExists("run", run.id)
+        return stored
+
+    async def update_many(self, runs: Sequence[Run]) -> None:
+        tenants = await self._tenants_of(run_table, {run.id for run in runs})
+        for run in runs:
+            if tenants.get(run.id) != run.tenant_id:
+                raise NotFound("run", run.id)
+        await self._update_by_id(run_table, [_run_values(run) for run in runs])
+
+    async def get_many(self, run_ids: Sequence[RunId]) -> dict[RunId, Run]:
+        if not run_ids:
+            return {}
+        rows = await self._execute(select(run_table).where(run_table.c.id.in_(set(run_ids))))
+        found = {row.id: _to_run(row) for row in rows}
+        return {run_id: found[run_id] for run_id in run_ids if run_id in found}
+
+    async def next_pending_at(self) -> datetime | None:
+        statement = select(func.min(run_table.c.scheduled_at)).where(
+            run_table.c.status == RunStatus.PENDING.value, run_table.c.dispatched_at.is_(None)
+        )
+        return (await self._execute(statement)).scalar()
+
+    async def start(self, run_ids: Sequence[RunId], *, at: datetime, worker: str) -> Sequence[Run]:
+        """Lock the endpoints of the exclusive candidates, then the runs (both in id order, so
+        concurrent starters queue instead of deadlocking), then decide as the in-memory
+        adapter does, against state no other starter can change until this one commits."""
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        candidates = select(run_table.c.endpoint_id).where(
+            run_table.c.id.in_(ids), run_table.c.status == RunStatus.PENDING.value, run_table.c.exclusive.is_(True)
+        )
+        await self._execute(
+            select(endpoint_table.c.id)
+            .where(endpoint_table.c.id.in_(candidates))
+            .order_by(endpoint_table.c.id)
+            .with_for_update(key_share=True)
+        )
+        rows = await self._execute(
+            select(run_table).where(run_table.c.id.in_(ids)).order_by(run_table.c.id).with_for_update(key_share=True)
+        )
+        current = {row.id: _to_run(row) for row in rows}
+        exclusive = {r.endpoint_id for r in current.values() if r.exclusive and r.status is RunStatus.PENDING}
+        busy_rows = await self._execute(
+            select(run_table.c.endpoint_id).distinct().where(
+                run_table.c.endpoint_id.in_(exclusive),
+                run_table.c.status == RunStatus.RUNNING.value,
+                run_table.c.exclusive.is_(True),
+            )
+        )
+        busy = set(busy_rows.scalars())
+        started: list[Run] = []
+        for run_id in ids:
+            run = current.get(run_id)
+            if run is None or run.status is not RunStatus.PENDING:
+                continue
+            if run.exclusive and run.endpoint_id in busy:
+                continue
+            started.append(run.start(at=at, worker=worker))
+            if run.exclusive:
+                busy.add(run.endpoint_id)
+        await self._update_by_id(run_table, [_run_values(run) for run in started])
+        return started
+
+    async def beat(self, run_ids: Sequence[RunId], *, at: datetime) -> Sequence[RunId]:
+        if not run_ids:
+            return []
+        statement = (
+            update(run_table)
+            .where(run_table.c.id.in_(set(run_ids)), run_table.c.status == RunStatus.RUNNING.value)
+            .values(heartbeat_at=at)
+            .returning(run_table.c.id)
+        )
+        alive = set((await self._execute(statement)).scalars())
+        return [run_id for run_id in run_ids if run_id not in alive]
+
+    async def mark_dispatched(self, run_ids: Sequence[RunId], *, at: datetime) -> None:
+        if not run_ids:
+            return
+        await self._execute(
+            update(run_table)
+            .where(run_table.c.id.in_(set(run_ids)), run_table.c.status == RunStatus.PENDING.value)
+            .values(dispatched_at=at)
+        )
+
+    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime, limit: int) -> Sequence[Run]:
+        statement = (
+            select(run_table)
+            .where(
+                run_table.c.status == RunStatus.PENDING.value,
+                run_table.c.scheduled_at <= now,
+                run_table.c.dispatched_at.is_(None) | (run_table.c.dispatched_at < dispatched_before),
+            )
+            .order_by(run_table.c.scheduled_at, run_table.c.id)
+            .limit(max(limit, 0))
+        )
+        return [_to_run(row) for row in await self._execute(statement)]
+
+    async def stale_running(self, *, heartbeat_before: datetime, limit: int) -> Sequence[Run]:
+        c = run_table.c
+        statement = (
+            select(run_table)
+            .where(
+                c.status == RunStatus.RUNNING.value,
+                func.coalesce(c.heartbeat_at, c.started_at, c.created_at) < heartbeat_before,
+            )
+            .order_by(func.coalesce(c.heartbeat_at, c.created_at), c.id)
+            .limit(max(limit, 0))
+        )
+        return [_to_run(row) for row in await self._execute(statement)]
+
+    async def oldest_pending(self, endpoint_ids: Sequence[EndpointId], *, now: datetime) -> Sequence[Run]:
+        if not endpoint_ids:
+            return []
+        c = run_table.c
+        rank = func.row_number().over(partition_by=c.endpoint_id, order_by=(c.scheduled_at, c.id)).label("rank")
+        ranked = (
+            select(run_table, rank)
+            .where(c.endpoint_id.in_(set(endpoint_ids)), c.status == RunStatus.PENDING.value, c.scheduled_at <= now)
+            .subquery()
+        )
+        statement = select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.scheduled_at, ranked.c.id)
+        return [_to_run(row) for row in await self._execute(statement)]

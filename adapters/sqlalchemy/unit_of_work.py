@@ -1,0 +1,75 @@
+"""A unit of work over one database connection."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.sqlalchemy.audit import SqlAlchemyAuditRepository
+from adapters.sqlalchemy.endpoints import SqlAlchemyEndpointRepository
+from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.jobs import SqlAlchemyJobRepository
+from adapters.sqlalchemy.run_logs import SqlAlchemyRunLogRepository
+from adapters.sqlalchemy.runs import SqlAlchemyRunRepository
+from adapters.sqlalchemy.tokens import SqlAlchemyTokenRepository
+
+
+class SqlAlchemyUnitOfWork:
+    """One connection for the block and a transaction that rolls back unless committed.
+
+    The transaction begins with the first statement; after :meth:`commit`,
+    the next statement begins a new one, which the end of the block rolls
+    back unless it is committed too.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self.jobs = SqlAlchemyJobRepository(self)
+        self.endpoints = SqlAlchemyEndpointRepository(self)
+        self.runs = SqlAlchemyRunRepository(self)
+        self.run_logs = SqlAlchemyRunLogRepository(self)
+        self.tokens = SqlAlchemyTokenRepository(self)
+        self.audit = SqlAlchemyAuditRepository(self)
+
+    @property
+    def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("a unit of work is used inside 'async with', not outside it")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        if self._connection is not None:
+            raise RuntimeError("this unit of work is already open")
+        with translated():
+            self._connection = await self._engine.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self.connection, None
+        try:
+            if connection.in_transaction():
+                with translated():
+                    await connection.rollback()
+        except Exception:
+            if exc is None:
+                raise
+            # The block's own error says more than a failed rollback on a broken connection.
+        finally:
+            await connection.close()
+
+    async def commit(self) -> None:
+        with translated():
+            await self.connection.commit()
+
+    async def rollback(self) -> None:
+        if self.connection.in_transaction():
+            with translated():
+                await self.connection.rollback()

@@ -75,7 +75,9 @@ class EndpointRepository(Protocol):
         """Replace several stored endpoints in one batch (their names are unchanged)."""
 
     async def next_due_at(self) -> datetime | None:
-        """The earliest ``next_run_at`` of an active endpoint, if any (how long a scheduler may sleep)."""
+        """The earliest ``next_run_at`` of an active endpoint whose job (if any) is active, if any
+        (how long a scheduler may sleep). An endpoint of a paused job is left out: its overdue
+        ``next_run_at`` would otherwise keep the scheduler from sleeping until the job resumes."""
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta, owner: str) -> Sequence[JobEndpoint]:
         """Lease up to ``limit`` due endpoints to ``owner`` until ``now + lease`` and return them.

@@ -73,21 +73,21 @@ class MemoryEndpointRepository:
         for endpoint in endpoints:
             await self.update(endpoint)
 
+    def _job_active(self, endpoint: JobEndpoint) -> bool:
+        if endpoint.job_id is None:
+            return True
+        job = self._store.jobs.get(endpoint.job_id)
+        return job is not None and job.status is JobStatus.ACTIVE
+
     async def next_due_at(self) -> datetime | None:
         due = [
             e.next_run_at for e in self._store.endpoints.values()
-            if e.status is EndpointStatus.ACTIVE and e.next_run_at is not None
+            if e.status is EndpointStatus.ACTIVE and e.next_run_at is not None and self._job_active(e)
         ]
         return min(due, default=None)
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta, owner: str) -> Sequence[JobEndpoint]:
-        def job_active(endpoint: JobEndpoint) -> bool:
-            if endpoint.job_id is None:
-                return True
-            job = self._store.jobs.get(endpoint.job_id)
-            return job is not None and job.status is JobStatus.ACTIVE
-
-        due = [e for e in self._store.endpoints.values() if e.is_due(now) and job_active(e)]
+        due = [e for e in self._store.endpoints.values() if e.is_due(now) and self._job_active(e)]
         due.sort(key=lambda e: (-e.priority, e.next_run_at, e.id))
         claimed = [e.claimed(owner=owner, until=now + lease) for e in due[: max(limit, 0)]]
         for endpoint in claimed:

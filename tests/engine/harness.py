@@ -1,0 +1,121 @@
+"""The engine wired to one store, a fixed clock and the fakes, as a test sees it.
+
+Every service is the product's own; only the dispatcher and the executor are
+fakes. Times are given in seconds after ``T0`` (the ``clock`` fixture's start).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.clock import FixedClock
+from domain.endpoints import JobEndpoint
+from domain.ids import RunId
+from domain.jobs import Job
+from domain.queries import RunQuery
+from domain.runs import Run
+from services.endpoints import EndpointsService
+from services.execution import ExecutionService
+from services.jobs import JobsService
+from services.outcomes import OutcomeRecorder
+from services.runs import RunsService
+from services.scheduler import SchedulerService, TickReport
+from tests.builders import T0, TENANT
+from tests.engine.fakes import RecordingDispatcher, ScriptedExecutor
+
+HEARTBEAT = timedelta(milliseconds=20)
+"""How often workers beat in these tests, so a cancel is noticed within a test's patience."""
+
+_names = itertools.count(1)
+
+
+def at(seconds: float) -> datetime:
+    """``T0`` plus ``seconds``."""
+    return T0 + timedelta(seconds=seconds)
+
+
+class Engine:
+    """Services over one store; ``scheduler`` (owner ``scheduler-a``) and ``execution`` share the fakes."""
+
+    def __init__(self, store: Any, clock: FixedClock, dispatcher: RecordingDispatcher, executor: ScriptedExecutor) -> None:
+        self.store = store
+        self.clock = clock
+        self.dispatcher = dispatcher
+        self.executor = executor
+        self.recorder = OutcomeRecorder(rand=lambda: 1.0)
+        self.endpoints = EndpointsService(uow=store.unit_of_work, clock=clock)
+        self.jobs = JobsService(uow=store.unit_of_work, clock=clock)
+        self.runs = RunsService(uow=store.unit_of_work, clock=clock, dispatcher=dispatcher)
+        self.execution = self.execution_service()
+        self.scheduler = self.scheduler_for("scheduler-a")
+
+    def scheduler_for(self, owner: str, **options: Any) -> SchedulerService:
+        """A scheduler of its own (fresh: its first tick re-dispatches pending runs)."""
+        options.setdefault("max_sleep", timedelta(minutes=10))
+        return SchedulerService(
+            uow=self.store.unit_of_work, clock=self.clock, dispatcher=self.dispatcher, owner=owner, **options
+        )
+
+    def execution_service(self, **options: Any) -> ExecutionService:
+        options.setdefault("heartbeat", HEARTBEAT)
+        return ExecutionService(
+            uow=self.store.unit_of_work, clock=self.clock, executors=self.executor,
+            dispatcher=self.dispatcher, recorder=self.recorder, **options,
+        )
+
+    # -- time --------------------------------------------------------------------
+
+    def at(self, seconds: float) -> datetime:
+        """Set the clock to ``T0 + seconds``."""
+        self.clock.set(at(seconds))
+        return self.clock.now()
+
+    # -- definitions ---------------------------------------------------------------
+
+    async def endpoint(self, *, job: Job | None = None, **spec: Any) -> JobEndpoint:
+        """Define an endpoint: an HTTP target every 60 s unless ``spec`` says otherwise."""
+        definition: dict[str, Any] = {
+            "name": f"endpoint-{next(_names)}",
+            "target": {"kind": "http", "url": "https://example.com/hook"},
+            "schedule": {"interval_s": 60},
+        }
+        definition.update(spec)
+        return await self.endpoints.create(TENANT, definition, job_id=job.id if job is not None else None)
+
+    async def job(self) -> Job:
+        n = next(_names)
+        return await self.jobs.create(TENANT, {"slug": f"job-{n}", "name": f"Job {n}"})
+
+    # -- reading -------------------------------------------------------------------
+
+    async def reread(self, endpoint: JobEndpoint) -> JobEndpoint:
+        return await self.endpoints.get(TENANT, endpoint.id)
+
+    async def run(self, run_id: RunId) -> Run:
+        return await self.runs.get(TENANT, run_id)
+
+    async def runs_of(self, endpoint: JobEndpoint, **query: Any) -> list[Run]:
+        """The endpoint's runs (filtered by ``query``), oldest first."""
+        page = await self.runs.list(TENANT, RunQuery(endpoint_id=endpoint.id, **query))
+        return sorted(page.items, key=lambda r: (r.scheduled_at, r.attempt, r.created_at))
+
+    # -- driving -------------------------------------------------------------------
+
+    async def tick(self, scheduler: SchedulerService | None = None) -> TickReport:
+        return await (scheduler or self.scheduler).tick()
+
+    async def fire(self, seconds: float) -> list[RunId]:
+        """Set the clock to ``T0 + seconds``, tick, and return the run ids dispatched by that tick."""
+        self.at(seconds)
+        self.dispatcher.take()
+        await self.tick()
+        return self.dispatcher.take()
+
+    async def execute(self, *run_ids: RunId, worker: str = "worker-1") -> list[Run]:
+        return await self.execution.execute(list(run_ids), worker=worker)
+
+    async def run_now(self, endpoint: JobEndpoint, params: Mapping[str, Any] | None = None) -> Run:
+        return await self.runs.run_now(TENANT, endpoint.id, params)

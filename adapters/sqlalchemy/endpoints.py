@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, exists, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Row, Table, exists, func, or_, select, true, update
 
 from adapters.sqlalchemy.repository import Repository
 from adapters.sqlalchemy.tables import endpoints as endpoint_table
@@ -145,6 +145,11 @@ def _to_endpoint(row: Row[Any]) -> JobEndpoint:
     )
 
 
+def _job_active(e: Table, j: Table) -> ColumnElement[bool]:
+    """The endpoint has no job, or its job (outer-joined as ``j``) is active."""
+    return or_(e.c.job_id.is_(None), j.c.status == JobStatus.ACTIVE.value)
+
+
 def _claim_order(endpoint: JobEndpoint) -> tuple[int, datetime, str]:
     assert endpoint.next_run_at is not None  # every claimed endpoint was due
     return (-endpoint.priority, endpoint.next_run_at, endpoint.id)
@@ -267,7 +272,12 @@ class SqlAlchemyEndpointRepository(Repository):
         await self._update_by_id(endpoint_table, batch)
 
     async def next_due_at(self) -> datetime | None:
-        statement = select(func.min(endpoint_table.c.next_run_at)).where(endpoint_table.c.status == EndpointStatus.ACTIVE.value)
+        e, j = endpoint_table, jobs
+        statement = (
+            select(func.min(e.c.next_run_at))
+            .select_from(e.outerjoin(j, j.c.id == e.c.job_id))
+            .where(e.c.status == EndpointStatus.ACTIVE.value, _job_active(e, j))
+        )
         return (await self._execute(statement)).scalar()
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta, owner: str) -> Sequence[JobEndpoint]:
@@ -289,7 +299,7 @@ class SqlAlchemyEndpointRepository(Repository):
                 e.c.status == EndpointStatus.ACTIVE.value,
                 e.c.next_run_at <= now,
                 or_(e.c.paused_until.is_(None), e.c.paused_until <= now),
-                or_(e.c.job_id.is_(None), j.c.status == JobStatus.ACTIVE.value),
+                _job_active(e, j),
                 or_(e.c.lease_expires_at.is_(None), e.c.lease_expires_at <= now),
             )
             .order_by(e.c.priority.desc(), e.c.next_run_at, e.c.id)

@@ -12,9 +12,11 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +43,17 @@ async def _admin(statement: str) -> None:
         await conn.close()
 
 
+def _run_to_completion(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """``asyncio.run`` that also works while a loop runs in this thread (a session fixture
+    first requested by an async fixture runs inside that fixture's loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A database migrated to head for this session (asyncpg URL); dropped afterwards."""
@@ -48,13 +61,13 @@ def postgres_database() -> Iterator[str]:
     from migrations.runner import upgrade
 
     name = f"ostinato_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    _run_to_completion(_admin(f'CREATE DATABASE "{name}"'))
     url = asyncpg_url(POSTGRES_URL, name)
     try:
         upgrade(url, "head")
         yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _run_to_completion(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -134,13 +134,13 @@ class ExecutionService:
                     LogLine(run_id=run.id, tenant_id=run.tenant_id, seq=i, at=at, level=level, message=msg)
                     for i, (at, level, msg) in enumerate(result.logs, start=1)
                 )
-            await self._recorder.record(uow, finished, now=now)
+            settled = await self._recorder.settle(uow, finished, now=now)
             if lines:
                 await uow.run_logs.append(lines)
-            follow_ups = await _next_exclusive(uow, [f.run for f in finished], now)
+            follow_ups = await _next_exclusive(uow, settled.final, now)
             await uow.runs.mark_dispatched([item.run_id for item in follow_ups], at=now)
             await uow.commit()
-        return [f.run for f in finished], follow_ups
+        return settled.final, follow_ups
 
 
 def _apply(run: Run, outcome: Outcome, now: datetime) -> Run:
@@ -152,8 +152,15 @@ def _apply(run: Run, outcome: Outcome, now: datetime) -> Run:
 
 
 async def _next_exclusive(uow, finished: Sequence[Run], now: datetime) -> list[DispatchItem]:
-    """The oldest pending run of each endpoint an exclusive run just freed."""
+    """The oldest pending run of each endpoint an exclusive run just freed, with its endpoint's priority."""
     freed = sorted({r.endpoint_id for r in finished if r.exclusive})
     if not freed:
         return []
-    return [DispatchItem(run_id=run.id) for run in await uow.runs.oldest_pending(freed, now=now)]
+    waiting = await uow.runs.oldest_pending(freed, now=now)
+    if not waiting:
+        return []
+    endpoints = await uow.endpoints.get_many(sorted({run.endpoint_id for run in waiting}))
+    return [
+        DispatchItem(run_id=run.id, priority=endpoints[run.endpoint_id].priority if run.endpoint_id in endpoints else 0)
+        for run in waiting
+    ]

@@ -24,6 +24,14 @@ class Finished:
     retryable: bool = True
 
 
+@frozen
+class Settled:
+    """Finished runs as stored, and the retries created for them."""
+
+    final: list[Run]
+    retries: list[Run]
+
+
 class OutcomeRecorder:
     """Stores finished runs and their consequences in the caller's unit of work.
 
@@ -39,9 +47,13 @@ class OutcomeRecorder:
 
     async def record(self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime) -> list[Run]:
         """Store ``finished`` (runs already moved to a final state); return the retries created."""
+        return (await self.settle(uow, finished, now=now)).retries
+
+    async def settle(self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime) -> Settled:
+        """As :meth:`record`, and also return the finished runs as stored (dead-lettered or not)."""
         items = [f if isinstance(f, Finished) else Finished(f) for f in finished]
         if not items:
-            return []
+            return Settled(final=[], retries=[])
         endpoints = await uow.endpoints.get_many(
             sorted({item.run.endpoint_id for item in items}), for_update=True
         )
@@ -69,7 +81,7 @@ class OutcomeRecorder:
         stored = await uow.runs.add_new(retries)
         if changed:
             await uow.endpoints.update_many(list(changed.values()))
-        return list(stored)
+        return Settled(final=final, retries=list(stored))
 
     def _retry_of(self, run: Run, endpoint: JobEndpoint, now: datetime) -> Run:
         delay = endpoint.retry.delay(run.attempt, rand=self._rand())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from domain.clock import FixedClock
@@ -20,5 +22,11 @@ def executor() -> ScriptedExecutor:
 
 
 @pytest.fixture
-def engine(store: object, clock: FixedClock, dispatcher: RecordingDispatcher, executor: ScriptedExecutor) -> Engine:
-    return Engine(store, clock, dispatcher, executor)
+async def engine(
+    store: object, clock: FixedClock, dispatcher: RecordingDispatcher, executor: ScriptedExecutor
+) -> AsyncIterator[Engine]:
+    engine = Engine(store, clock, dispatcher, executor)
+    try:
+        yield engine
+    finally:
+        await engine.close()

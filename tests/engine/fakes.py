@@ -7,10 +7,12 @@
     executor.script(Outcome.failed("boom"), Outcome.succeeded())
     executor.script(Block(gate), Outcome.succeeded())    # wait for ``gate`` first
     executor.script(Sleep(1.0))                           # overrun a short timeout
+    executor.script(Log(((LogLevel.INFO, "hi"),), then=Block(gate)))
 
-A call without a step left succeeds. Each call's params are recorded, and
-``started`` counts calls that began, so a test can wait until a run is inside
-its executor.
+A call without a step left succeeds. Each call is recorded (its params, and
+whether it finished or was cancelled), and :meth:`ScriptedExecutor.wait_started`
+waits until a run is inside its executor. Gates made with
+:meth:`ScriptedExecutor.gate` are opened when the test ends, so no task hangs.
 """
 
 from __future__ import annotations
@@ -56,29 +58,36 @@ class RecordingDispatcher:
 
 @frozen
 class Block:
-    """A step that waits for ``gate`` (an :class:`asyncio.Event`) before its outcome."""
+    """A step that waits for ``gate`` (an :class:`asyncio.Event`), then plays ``then``."""
 
     gate: asyncio.Event
-    then: Outcome = field(factory=Outcome.succeeded)
+    then: Step = field(factory=Outcome.succeeded)
 
 
 @frozen
 class Sleep:
-    """A step that sleeps ``seconds`` before its outcome (to overrun a short timeout)."""
+    """A step that sleeps ``seconds`` (to overrun a short timeout), then plays ``then``."""
 
     seconds: float
-    then: Outcome = field(factory=Outcome.succeeded)
+    then: Step = field(factory=Outcome.succeeded)
 
 
 @frozen
 class Log:
-    """A step that writes ``lines`` (``(level, message)``) to the run's log, then returns ``then``."""
+    """A step that writes ``lines`` (``(level, message)``) to the run's log, then plays ``then``."""
 
     lines: tuple[tuple[LogLevel, str], ...]
-    then: Outcome = field(factory=Outcome.succeeded)
+    then: Step = field(factory=Outcome.succeeded)
 
 
-Step = Outcome | Block | Sleep | Log
+@frozen
+class Raise:
+    """A step that raises ``error``, as a buggy executor would."""
+
+    error: Exception
+
+
+Step = Outcome | Block | Sleep | Log | Raise
 
 
 @define
@@ -97,9 +106,16 @@ class ScriptedExecutor:
     def __init__(self) -> None:
         self._steps: list[Step] = []
         self.calls: list[Call] = []
+        self.gates: list[asyncio.Event] = []
         self.running = 0
         self.most_running = 0
         self._changed = asyncio.Condition()
+
+    def gate(self) -> asyncio.Event:
+        """A new gate for :class:`Block` steps; the ``engine`` fixture opens every gate at teardown."""
+        event = asyncio.Event()
+        self.gates.append(event)
+        return event
 
     def script(self, *steps: Step) -> None:
         """Append steps; each call takes the next one."""
@@ -122,27 +138,33 @@ class ScriptedExecutor:
             self._changed.notify_all()
 
     async def execute(self, endpoint: JobEndpoint, params: dict, *, log: LogFn) -> Outcome:
+        step = self._steps.pop(0) if self._steps else Outcome.succeeded()
         call = Call(endpoint=endpoint, params=dict(params))
         self.calls.append(call)
         self.running += 1
         self.most_running = max(self.most_running, self.running)
-        await self._notify()
-        step = self._steps.pop(0) if self._steps else Outcome.succeeded()
         try:
-            if isinstance(step, Block):
-                await step.gate.wait()
-                step = step.then
-            elif isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                step = step.then
-            elif isinstance(step, Log):
-                for level, message in step.lines:
-                    log(level, message)
-                step = step.then
+            await self._notify()
+            outcome = await _play(step, log)
             call.finished = True
-            return step
+            return outcome
         except asyncio.CancelledError:
             call.cancelled = True
             raise
         finally:
             self.running -= 1
+
+
+async def _play(step: Step, log: LogFn) -> Outcome:
+    if isinstance(step, Outcome):
+        return step
+    if isinstance(step, Raise):
+        raise step.error
+    if isinstance(step, Block):
+        await step.gate.wait()
+    elif isinstance(step, Sleep):
+        await asyncio.sleep(step.seconds)
+    else:
+        for level, message in step.lines:
+            log(level, message)
+    return await _play(step.then, log)

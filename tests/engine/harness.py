@@ -6,8 +6,9 @@ fakes. Times are given in seconds after ``T0`` (the ``clock`` fixture's start).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from services.outcomes import OutcomeRecorder
 from services.runs import RunsService
 from services.scheduler import SchedulerService, TickReport
 from tests.builders import T0, TENANT
-from tests.engine.fakes import RecordingDispatcher, ScriptedExecutor
+from tests.engine.fakes import WAIT_S, RecordingDispatcher, ScriptedExecutor
 
 HEARTBEAT = timedelta(milliseconds=20)
 """How often workers beat in these tests, so a cancel is noticed within a test's patience."""
@@ -51,6 +52,23 @@ class Engine:
         self.runs = RunsService(uow=store.unit_of_work, clock=clock, dispatcher=dispatcher)
         self.execution = self.execution_service()
         self.scheduler = self.scheduler_for("scheduler-a")
+        self._tasks: list[asyncio.Task] = []
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task:
+        """Run ``work`` (a worker, say) as a task that :meth:`close` waits for."""
+        task = asyncio.ensure_future(work)
+        self._tasks.append(task)
+        return task
+
+    async def close(self) -> None:
+        """Open every executor gate and let background work end, so no task outlives its test."""
+        for gate in self.executor.gates:
+            gate.set()
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=WAIT_S)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def scheduler_for(self, owner: str, **options: Any) -> SchedulerService:
         """A scheduler of its own (fresh: its first tick re-dispatches pending runs)."""

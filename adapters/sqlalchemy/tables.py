@@ -1,5 +1,8 @@
 """The schema, as SQLAlchemy Core tables; ``migrations/`` creates it, a test checks they agree.
 
+Jobs, endpoints and runs; each run's log lines; API tokens (hashes only);
+the append-only audit trail.
+
 Conventions: ids are UUID text, enumerations are their string values,
 durations are float seconds (columns ending ``_s``), timestamps are UTC
 (:class:`UtcDateTime`), and JSON is JSONB on PostgreSQL.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import OstinatoError
@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     scheduler_batch: int = Field(default=500, ge=1, le=10_000, description="Endpoints claimed per scheduler batch")
     scheduler_lease_s: float = Field(default=30.0, gt=0, description="Seconds a claim holds an endpoint")
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
+    api_tokens: SecretStr = Field(
+        default=SecretStr(""),
+        description="Optional API tokens held only in the process: tenant:role:secret, comma-separated",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -53,6 +57,14 @@ class Settings(BaseSettings):
             value = "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
         if not value.startswith(SUPPORTED_DATABASES):
             raise ValueError(f"must start with one of {', '.join(SUPPORTED_DATABASES)}")
+        return value
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _well_formed_tokens(cls, value: SecretStr) -> SecretStr:
+        from services.tokens import parse_configured_tokens
+
+        parse_configured_tokens(value.get_secret_value())  # raises ValueError naming the entry, not the secret
         return value
 
     @field_validator("broker_url")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from domain.endpoints import EndpointStatus, JobEndpoint
 from domain.errors import InvalidTransition, ValidationFailed
 from domain.hints import IntervalHint, OneShotHint
-from domain.jobs import Job, JobStatus
+from domain.jobs import JobStatus
 from domain.retry import RetryPolicy
 from domain.schedules import CronSchedule, IntervalSchedule
 from domain.specs import (

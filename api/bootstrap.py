@@ -84,6 +84,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     executors: ExecutorRegistry | None = overrides.pop("executors", None)
     transport = overrides.pop("transport", None)
     dispatcher: Dispatcher | None = overrides.pop("dispatcher", None)
+    wakeups = overrides.pop("wakeups", None)
     if dispatcher is None:
         transport = transport or make_transport(settings)
         dispatcher = transport.dispatcher

@@ -1,0 +1,69 @@
+"""``/v1/runs``: the history of every execution attempt, filtered and paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+
+from api.http.auth import needs
+from api.http.openapi import errors
+from api.http.params import RunIdPath, timestamp, timestamp_query
+from api.http.schemas.common import literal_of
+from api.http.schemas.runs import RunList, RunOut
+from domain.ids import EndpointId, JobId, RunId
+from domain.pagination import PageRequest
+from domain.queries import RunQuery
+from domain.runs import RunSource, RunStatus
+from domain.tokens import Permission
+from services.runs import RunsService
+from services.tokens import Principal
+
+
+class RunsController(Controller):
+    path = "/runs"
+    tags = ["runs"]
+
+    @get("/", opt=needs(Permission.READ), responses=errors(), operation_id="listRuns", summary="List runs")
+    async def list_runs(
+        self,
+        runs: NamedDependency[RunsService],
+        principal: NamedDependency[Principal],
+        page: NamedDependency[PageRequest],
+        job_id: Annotated[str | None, QueryParameter(max_length=100, description="Only runs of this job.")] = None,
+        endpoint_id: Annotated[
+            str | None, QueryParameter(max_length=100, description="Only runs of this endpoint.")
+        ] = None,
+        status: Annotated[literal_of(RunStatus) | None, QueryParameter(description="Only runs in this status.")] = None,
+        source: Annotated[literal_of(RunSource) | None, QueryParameter(description="Only runs with this cause.")] = None,
+        since: timestamp_query("Only runs scheduled at or after this time.") = None,
+        until: timestamp_query("Only runs scheduled before this time.") = None,
+    ) -> RunList:
+        """The tenant's runs, newest scheduled_at first."""
+        query = RunQuery(
+            job_id=JobId(job_id) if job_id else None,
+            endpoint_id=EndpointId(endpoint_id) if endpoint_id else None,
+            status=RunStatus(status) if status else None,
+            source=RunSource(source) if source else None,
+            since=timestamp(since, "since"),
+            until=timestamp(until, "until"),
+            page=page,
+        )
+        result = await runs.list(principal.tenant_id, query)
+        return RunList(items=[RunOut.of(run) for run in result.items], next_cursor=result.next_cursor)
+
+    @get("/{run_id:str}", opt=needs(Permission.READ), responses=errors(404), operation_id="getRun", summary="Get a run")
+    async def get_run(
+        self, run_id: RunIdPath, runs: NamedDependency[RunsService], principal: NamedDependency[Principal]
+    ) -> RunOut:
+        """One run of the tenant, with its result or error."""
+        return RunOut.of(await runs.get(principal.tenant_id, RunId(run_id)))
+
+    # -- execution (the engine's routes) --------------------------------------------
+    # GET  /{run_id}/logs     (read)
+    # POST /{run_id}/cancel   (operate; audit "run.cancel")
+    # belong here; the dead letters (GET /v1/dead-letters, POST /v1/dead-letters/{run_id}/retry,
+    # operate; audit "run.retry") get a DeadLettersController of their own in dead_letters.py,
+    # registered in api/http/app.py beside this one.

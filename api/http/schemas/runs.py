@@ -1,0 +1,84 @@
+"""Runs: one execution attempt each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from msgspec import Meta, Struct
+
+from api.http.schemas.common import Id, NextCursor, literal_of, utc
+from domain.runs import Run, RunResult, RunSource, RunStatus
+
+RunStatusName = Annotated[
+    literal_of(RunStatus),
+    Meta(description="pending, running, succeeded, failed, canceled, timed_out or expired (its worker died)."),
+]
+RunSourceName = Annotated[literal_of(RunSource), Meta(description="What caused the run.")]
+
+
+class RunResultOut(Struct, kw_only=True):
+    """What a finished attempt produced."""
+
+    status_code: Annotated[int | None, Meta(description="The HTTP status code (HTTP targets).")]
+    body_excerpt: Annotated[str | None, Meta(description="The start of the response body (at most 4 KiB).")]
+    output: Annotated[Any, Meta(description="The JSON a Python handler returned.")]
+
+    @classmethod
+    def of(cls, result: RunResult | None) -> RunResultOut | None:
+        if result is None:
+            return None
+        return cls(status_code=result.status_code, body_excerpt=result.body_excerpt, output=result.output)
+
+
+class RunOut(Struct, kw_only=True):
+    """A run: one execution attempt of an endpoint."""
+
+    id: Id
+    endpoint_id: Annotated[str, Meta(description="The endpoint that ran.")]
+    job_id: Annotated[str | None, Meta(description="The endpoint's job, if any.")]
+    workflow_run_id: Annotated[str | None, Meta(description="The workflow run it is a step of, if any.")]
+    status: RunStatusName
+    source: RunSourceName
+    attempt: Annotated[int, Meta(ge=1, description="1 for the first attempt, 2 for the first retry, …")]
+    params: Annotated[dict[str, Any], Meta(description="Parameters given for this run only (run now).")]
+    scheduled_at: Annotated[datetime, Meta(description="When the run was due (UTC).")]
+    created_at: Annotated[datetime, Meta(description="When the run was created (UTC).")]
+    started_at: Annotated[datetime | None, Meta(description="When a worker started it (UTC).")]
+    finished_at: Annotated[datetime | None, Meta(description="When it reached its final state (UTC).")]
+    duration_ms: Annotated[float | None, Meta(description="finished_at - started_at, in milliseconds.")]
+    result: Annotated[RunResultOut | None, Meta(description="What it produced, once finished.")]
+    error: Annotated[str | None, Meta(description="Why it did not succeed (at most 4 KiB).")]
+    worker_id: Annotated[str | None, Meta(description="The worker that ran it.")]
+    retry_of: Annotated[str | None, Meta(description="The run this one retries, if any.")]
+    dead_lettered: Annotated[bool, Meta(description="True when it failed on its last attempt.")]
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls(
+            id=run.id,
+            endpoint_id=run.endpoint_id,
+            job_id=run.job_id,
+            workflow_run_id=run.workflow_run_id,
+            status=run.status.value,
+            source=run.source.value,
+            attempt=run.attempt,
+            params=dict(run.params),
+            scheduled_at=utc(run.scheduled_at),
+            created_at=utc(run.created_at),
+            started_at=utc(run.started_at),
+            finished_at=utc(run.finished_at),
+            duration_ms=run.duration_ms,
+            result=RunResultOut.of(run.result),
+            error=run.error,
+            worker_id=run.worker_id,
+            retry_of=run.retry_of,
+            dead_lettered=run.dead_lettered,
+        )
+
+
+class RunList(Struct, kw_only=True):
+    """A page of runs, newest scheduled_at first."""
+
+    items: Annotated[list[RunOut], Meta(description="The runs on this page.")]
+    next_cursor: NextCursor

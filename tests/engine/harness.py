@@ -73,15 +73,14 @@ class Engine:
     def scheduler_for(self, owner: str, **options: Any) -> SchedulerService:
         """A scheduler of its own (fresh: its first tick re-dispatches pending runs)."""
         options.setdefault("max_sleep", timedelta(minutes=10))
-        return SchedulerService(
-            uow=self.store.unit_of_work, clock=self.clock, dispatcher=self.dispatcher, owner=owner, **options
-        )
+        options.setdefault("uow", self.store.unit_of_work)
+        return SchedulerService(clock=self.clock, dispatcher=self.dispatcher, owner=owner, **options)
 
     def execution_service(self, **options: Any) -> ExecutionService:
         options.setdefault("heartbeat", HEARTBEAT)
+        options.setdefault("uow", self.store.unit_of_work)
         return ExecutionService(
-            uow=self.store.unit_of_work, clock=self.clock, executors=self.executor,
-            dispatcher=self.dispatcher, recorder=self.recorder, **options,
+            clock=self.clock, executors=self.executor, dispatcher=self.dispatcher, recorder=self.recorder, **options
         )
 
     # -- time --------------------------------------------------------------------
@@ -137,3 +136,64 @@ class Engine:
 
     async def run_now(self, endpoint: JobEndpoint, params: Mapping[str, Any] | None = None) -> Run:
         return await self.runs.run_now(TENANT, endpoint.id, params)
+
+
+class Pause:
+    """A unit-of-work factory that holds its first unit of work right after it calls ``runs.<method>``.
+
+    It lets a test stop one use case between its read and its write, let another
+    use case run, then release it: ``reached`` is set when the hold begins,
+    ``release`` ends it. Later units of work from the factory are not held.
+    """
+
+    def __init__(self, store: Any, method: str) -> None:
+        self._store = store
+        self.method = method
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+        self.used = False
+
+    def __call__(self) -> _PausingUnitOfWork:
+        return _PausingUnitOfWork(self._store.unit_of_work(), self)
+
+    async def hold(self) -> None:
+        if self.used:
+            return
+        self.used = True
+        self.reached.set()
+        await self.release.wait()
+
+
+class _PausingUnitOfWork:
+    def __init__(self, inner: Any, pause: Pause) -> None:
+        self._inner = inner
+        self._pause = pause
+        self.runs = _PausingRuns(inner.runs, pause)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def __aenter__(self) -> _PausingUnitOfWork:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._inner.__aexit__(*exc_info)
+
+
+class _PausingRuns:
+    def __init__(self, inner: Any, pause: Pause) -> None:
+        self._inner = inner
+        self._pause = pause
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        if name != self._pause.method:
+            return method
+
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            result = await method(*args, **kwargs)
+            await self._pause.hold()
+            return result
+
+        return held

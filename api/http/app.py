@@ -65,6 +65,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         exception_handlers={Exception: error_response},
         openapi_config=openapi_config(_version()),
         plugins=[DocumentedStructs()],
+        logging_config=None,  # the process (the CLI, a server) configures logging, not the app
         debug=debug,
     )
 

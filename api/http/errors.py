@@ -159,7 +159,6 @@ def _litestar_field_error(item: dict[str, Any]) -> FieldError:
     key = str(item.get("key") or "")
     if key == "data":
         key = ""
-    key = key.replace("[...]", "")
     return from_msgspec_message(str(item.get("message") or "is invalid"), key)
 
 
@@ -174,7 +173,8 @@ def from_msgspec_message(text: str, base: str = "") -> FieldError:
     found = _AT.match(text)
     message = found.group("message") if found else text
     path = found.group("path") if found and found.group("path") else ""
-    path = _join(base, path.lstrip("."))
+    # msgspec writes a value inside an object of arbitrary keys as ``[...]``: name the object.
+    path = _join(base, path.replace("[...]", "").lstrip("."))
     if unknown := _UNKNOWN.match(message):
         return FieldError(_join(path, unknown.group("name")), "is not a known field")
     if missing := _MISSING.match(message):

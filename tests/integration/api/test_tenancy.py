@@ -1,0 +1,121 @@
+"""Tenant isolation: another tenant's resources do not exist for a caller (404, never 403), are
+never listed, and cannot be changed, even by that tenant's admin."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.audit import AuditQuery
+from tests.integration.api.conftest import HTTP_ENDPOINT, OTHER_TENANT, TENANT, in_app, seed_run
+
+
+@pytest.fixture
+async def acme(client, container, tokens) -> dict[str, dict]:
+    """Tenant acme's job, endpoint (in the job) and run, as the API answered them."""
+    job = (await client.post("/v1/jobs", json={"slug": "billing", "name": "Billing"}, headers=tokens["admin"])).json()
+    endpoint = (
+        await client.post("/v1/endpoints", json={**HTTP_ENDPOINT, "job_id": job["id"]}, headers=tokens["admin"])
+    ).json()
+    run = seed_run(client, container, endpoint, at_offset_s=-10)
+    return {"job": job, "endpoint": endpoint, "run": {"id": run.id}}
+
+
+READS = [
+    "/v1/jobs/{job}",
+    "/v1/jobs/{job}/endpoints",
+    "/v1/endpoints/{endpoint}",
+    "/v1/endpoints/{endpoint}/runs",
+    "/v1/runs/{run}",
+    "/v1/tokens/{token}",
+]
+
+CHANGES = [
+    ("PATCH", "/v1/jobs/{job}", {"name": "Mine now"}),
+    ("POST", "/v1/jobs/{job}/pause", None),
+    ("POST", "/v1/jobs/{job}/resume", None),
+    ("POST", "/v1/jobs/{job}/archive", None),
+    ("PATCH", "/v1/endpoints/{endpoint}", {"description": "mine now"}),
+    ("POST", "/v1/endpoints/{endpoint}/pause", None),
+    ("POST", "/v1/endpoints/{endpoint}/resume", None),
+    ("POST", "/v1/endpoints/{endpoint}/archive", None),
+    ("POST", "/v1/endpoints/{endpoint}/reset-failures", None),
+    ("PUT", "/v1/endpoints/{endpoint}/hints/interval", {"interval_s": 30, "ttl_s": 600}),
+    ("DELETE", "/v1/endpoints/{endpoint}/hints/interval", None),
+    ("PUT", "/v1/endpoints/{endpoint}/hints/oneshot", {"run_at": "2026-01-05T12:00:30Z", "ttl_s": 600}),
+    ("DELETE", "/v1/endpoints/{endpoint}/hints/oneshot", None),
+    ("POST", "/v1/tokens/{token}/revoke", None),
+]
+
+
+def ids(acme: dict, tokens) -> dict[str, str]:
+    return {
+        "job": acme["job"]["id"], "endpoint": acme["endpoint"]["id"], "run": acme["run"]["id"],
+        "token": tokens.ids["viewer"],
+    }
+
+
+@pytest.mark.parametrize("template", READS)
+async def test_another_tenants_resource_answers_404(client, tokens, acme, template):
+    response = await client.get(template.format(**ids(acme, tokens)), headers=tokens["other_admin"])
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_another_tenants_resources_are_never_listed(client, tokens, acme):
+    other = tokens["other_admin"]
+    job_id = acme["job"]["id"]
+    endpoint_id = acme["endpoint"]["id"]
+
+    for path in (
+        "/v1/jobs", "/v1/jobs?status=active", "/v1/endpoints", f"/v1/endpoints?job_id={job_id}",
+        "/v1/runs", f"/v1/runs?job_id={job_id}", f"/v1/runs?endpoint_id={endpoint_id}", "/v1/audit",
+    ):
+        response = await client.get(path, headers=other)
+        assert response.status_code == 200, path
+        assert response.json() == {"items": [], "next_cursor": None}, path
+
+    tokens_listed = (await client.get("/v1/tokens", headers=other)).json()["items"]
+    assert {t["name"] for t in tokens_listed} == {"other_admin", "other_viewer"}
+
+
+async def test_another_tenant_cannot_change_anything_and_leaves_no_trace(client, container, tokens, acme):
+    before_job = (await client.get(f"/v1/jobs/{acme['job']['id']}", headers=tokens["viewer"])).json()
+    before_endpoint = (await client.get(f"/v1/endpoints/{acme['endpoint']['id']}", headers=tokens["viewer"])).json()
+    entries = len(in_app(client, container.audit.list, TENANT, AuditQuery()).items)
+
+    for method, template, body in CHANGES:
+        response = await client.request(method, template.format(**ids(acme, tokens)), json=body, headers=tokens["other_admin"])
+        assert response.status_code == 404, f"{method} {template}: {response.status_code} {response.text}"
+
+    assert (await client.get(f"/v1/jobs/{acme['job']['id']}", headers=tokens["viewer"])).json() == before_job
+    assert (await client.get(f"/v1/endpoints/{acme['endpoint']['id']}", headers=tokens["viewer"])).json() == before_endpoint
+    assert (await client.get("/v1/jobs", headers=tokens["viewer"])).status_code == 200  # acme's viewer token still works
+    assert len(in_app(client, container.audit.list, TENANT, AuditQuery()).items) == entries
+    assert in_app(client, container.audit.list, OTHER_TENANT, AuditQuery()).items == []
+
+
+async def test_an_endpoint_cannot_be_attached_to_another_tenants_job(client, tokens, acme):
+    created = await client.post(
+        "/v1/endpoints", json={**HTTP_ENDPOINT, "name": "intruder", "job_id": acme["job"]["id"]}, headers=tokens["other_admin"]
+    )
+    moved = await client.post("/v1/endpoints", json={**HTTP_ENDPOINT, "name": "mine"}, headers=tokens["other_admin"])
+    patched = await client.patch(
+        f"/v1/endpoints/{moved.json()['id']}", json={"job_id": acme["job"]["id"]}, headers=tokens["other_admin"]
+    )
+
+    assert created.status_code == 404
+    assert patched.status_code == 404
+    listed = (await client.get(f"/v1/jobs/{acme['job']['id']}/endpoints", headers=tokens["viewer"])).json()["items"]
+    assert [e["id"] for e in listed] == [acme["endpoint"]["id"]]
+
+
+async def test_tenants_may_use_the_same_slugs_and_names(client, tokens, acme):
+    job = await client.post("/v1/jobs", json={"slug": "billing", "name": "Their billing"}, headers=tokens["other_admin"])
+    endpoint = await client.post("/v1/endpoints", json=HTTP_ENDPOINT, headers=tokens["other_admin"])
+
+    assert job.status_code == 201
+    assert endpoint.status_code == 201
+    assert job.json()["id"] != acme["job"]["id"]
+    own = (await client.get("/v1/jobs", headers=tokens["other_viewer"])).json()["items"]
+    assert [j["name"] for j in own] == ["Their billing"]

@@ -93,8 +93,9 @@ class RunRepository(Protocol):
     async def add(self, run: Run) -> None:
         """Store a new run; raises ``AlreadyExists`` when its endpoint already has a run for its slot."""
 
-    async def get(self, run_id: RunId, *, tenant_id: TenantId | None) -> Run:
-        """The run; raises ``NotFound``."""
+    async def get(self, run_id: RunId, *, tenant_id: TenantId | None, for_update: bool = False) -> Run:
+        """The run; raises ``NotFound``. ``for_update`` locks it until the unit of work ends
+        (PostgreSQL), so a cancel and a worker's result cannot overwrite each other."""
 
     async def update(self, run: Run) -> None:
         """Replace the stored run; raises ``NotFound``."""
@@ -109,8 +110,9 @@ class RunRepository(Protocol):
     async def update_many(self, runs: Sequence[Run]) -> None:
         """Replace several stored runs in one batch."""
 
-    async def get_many(self, run_ids: Sequence[RunId]) -> dict[RunId, Run]:
-        """The runs among ``run_ids`` that exist, by id (any tenant; for workers)."""
+    async def get_many(self, run_ids: Sequence[RunId], *, for_update: bool = False) -> dict[RunId, Run]:
+        """The runs among ``run_ids`` that exist, by id (any tenant; for workers); ``for_update``
+        locks them in id order until the unit of work ends."""
 
     async def next_pending_at(self) -> datetime | None:
         """The earliest ``scheduled_at`` of a pending run never dispatched (a retry waiting for its time)."""
@@ -133,7 +135,11 @@ class RunRepository(Protocol):
         ``dispatched_before`` (their message may be lost); oldest ``scheduled_at`` first."""
 
     async def stale_running(self, *, heartbeat_before: datetime, limit: int) -> Sequence[Run]:
-        """Running runs whose last heartbeat is older than ``heartbeat_before`` (their worker died)."""
+        """Running runs whose last heartbeat is older than ``heartbeat_before`` (their worker died).
+        Not locked: lock their endpoints, then the runs (``get_many(for_update=True)``), and check again.
+
+        Lock order, everywhere: endpoints before runs, each in id order, so no two transactions
+        wait for each other."""
 
     async def oldest_pending(self, endpoint_ids: Sequence[EndpointId], *, now: datetime) -> Sequence[Run]:
         """For each of ``endpoint_ids``, its oldest pending run due by ``now`` (if any), in one query."""

@@ -45,6 +45,16 @@ def downgrade(url: str, revision: str) -> None:
     _outside_event_loop(lambda: command.downgrade(config(url), revision))
 
 
+def head() -> str:
+    """The newest revision the migrations define."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(config("sqlite://")).get_heads()
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations have {len(heads)} heads ({', '.join(heads)}); merge them")
+    return heads[0]
+
+
 def current(url: str) -> str | None:
     """The revision the database at ``url`` is at; ``None`` when it was never migrated."""
     return _outside_event_loop(lambda: asyncio.run(_current(url)))

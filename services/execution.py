@@ -122,7 +122,9 @@ class ExecutionService:
     ) -> tuple[list[Run], list[DispatchItem]]:
         now = self._clock.now()
         async with self._uow() as uow:
-            current = await uow.runs.get_many([r.id for r in started])
+            # endpoints before runs, as every writer locks them: no deadlock with a concurrent start
+            await uow.endpoints.get_many(sorted({r.endpoint_id for r in started}), for_update=True)
+            current = await uow.runs.get_many([r.id for r in started], for_update=True)
             finished: list[Finished] = []
             lines: list[LogLine] = []
             for run_id, result in results.items():

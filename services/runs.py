@@ -60,7 +60,9 @@ class RunsService:
     async def cancel(self, tenant_id: TenantId, run_id: RunId, *, reason: str = "canceled by an operator") -> Run:
         """Cancel a pending or running run; a running one is stopped at its worker's next heartbeat."""
         async with self._uow() as uow:
-            run = (await uow.runs.get(run_id, tenant_id=tenant_id)).cancel(at=self._clock.now(), reason=reason)
+            run = (await uow.runs.get(run_id, tenant_id=tenant_id, for_update=True)).cancel(
+                at=self._clock.now(), reason=reason
+            )
             await uow.runs.update(run)
             await uow.commit()
         return run

@@ -16,7 +16,7 @@ from attrs import frozen
 
 from domain.execution import DispatchItem, Dispatcher
 from domain.ports import Clock, UnitOfWorkFactory
-from domain.runs import Run
+from domain.runs import Run, RunStatus
 from services.outcomes import OutcomeRecorder
 
 
@@ -111,10 +111,18 @@ class SchedulerService:
         """Expire running runs whose worker stopped sending heartbeats, and retry them per policy."""
         now = self._clock.now()
         async with self._uow() as uow:
-            stale = await uow.runs.stale_running(heartbeat_before=now - heartbeat_timeout, limit=self._batch)
+            cutoff = now - heartbeat_timeout
+            stale = await uow.runs.stale_running(heartbeat_before=cutoff, limit=self._batch)
             if not stale:
                 return ReconcileReport(expired=0, retried=0)
-            expired = [run.expire(at=now) for run in stale]
+            # lock endpoints, then runs (the order every writer uses), then look again: a worker
+            # may have recorded its result or a heartbeat meanwhile
+            await uow.endpoints.get_many(sorted({r.endpoint_id for r in stale}), for_update=True)
+            locked = await uow.runs.get_many([r.id for r in stale], for_update=True)
+            expired = [
+                run.expire(at=now) for run in locked.values()
+                if run.status is RunStatus.RUNNING and (run.heartbeat_at or run.started_at or run.created_at) < cutoff
+            ]
             retried = await recorder.record(uow, expired, now=now)
             await uow.commit()
         return ReconcileReport(expired=len(expired), retried=len(retried))

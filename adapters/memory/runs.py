@@ -27,7 +27,7 @@ class MemoryRunRepository:
                 raise AlreadyExists("run slot", f"{run.endpoint_id}@{run.slot}")
         self._store.runs[run.id] = run
 
-    async def get(self, run_id: RunId, *, tenant_id: TenantId | None) -> Run:
+    async def get(self, run_id: RunId, *, tenant_id: TenantId | None, for_update: bool = False) -> Run:
         run = self._store.runs.get(run_id)
         if run is None or (tenant_id is not None and run.tenant_id != tenant_id):
             raise NotFound("run", run_id)
@@ -96,7 +96,7 @@ class MemoryRunRepository:
                 gone.append(run_id)
         return gone
 
-    async def get_many(self, run_ids: Sequence[RunId]) -> dict[RunId, Run]:
+    async def get_many(self, run_ids: Sequence[RunId], *, for_update: bool = False) -> dict[RunId, Run]:
         return {rid: self._store.runs[rid] for rid in run_ids if rid in self._store.runs}
 
     async def next_pending_at(self) -> datetime | None:

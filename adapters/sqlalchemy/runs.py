@@ -106,10 +106,12 @@ class SqlAlchemyRunRepository(Repository):
             raise NotFound("endpoint", run.endpoint_id)
         raise AlreadyExists("run slot", f"{run.endpoint_id}@{run.slot}")
 
-    async def get(self, run_id: RunId, *, tenant_id: TenantId | None) -> Run:
+    async def get(self, run_id: RunId, *, tenant_id: TenantId | None, for_update: bool = False) -> Run:
         statement = select(run_table).where(run_table.c.id == run_id)
         if tenant_id is not None:
             statement = statement.where(run_table.c.tenant_id == tenant_id)
+        if for_update:
+            statement = statement.with_for_update(key_share=True)
         row = (await self._execute(statement)).first()
         if row is None:
             raise NotFound("run", run_id)
@@ -181,10 +183,13 @@ class SqlAlchemyRunRepository(Repository):
                 raise NotFound("run", run.id)
         await self._update_by_id(run_table, [_run_values(run) for run in runs])
 
-    async def get_many(self, run_ids: Sequence[RunId]) -> dict[RunId, Run]:
+    async def get_many(self, run_ids: Sequence[RunId], *, for_update: bool = False) -> dict[RunId, Run]:
         if not run_ids:
             return {}
-        rows = await self._execute(select(run_table).where(run_table.c.id.in_(set(run_ids))))
+        statement = select(run_table).where(run_table.c.id.in_(set(run_ids))).order_by(run_table.c.id)
+        if for_update:
+            statement = statement.with_for_update(key_share=True)
+        rows = await self._execute(statement)
         found = {row.id: _to_run(row) for row in rows}
         return {run_id: found[run_id] for run_id in run_ids if run_id in found}
 

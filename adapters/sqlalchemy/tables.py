@@ -191,6 +191,7 @@ runs = Table(
     Index("ix_runs_endpoint_id_scheduled_at_id", "endpoint_id", "scheduled_at", "id"),
     Index("ix_runs_job_id_scheduled_at_id", "job_id", "scheduled_at", "id"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_pending_scheduled_at", "scheduled_at", **_where("status = 'pending'")),
     Index(
         "ix_runs_dead_lettered",
         "tenant_id",

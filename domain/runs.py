@@ -201,6 +201,12 @@ class Run:
     def cancel(self, *, at: datetime, reason: str = "canceled") -> Run:
         return self._move(RunStatus.CANCELED, finished_at=at, error=reason)
 
+    def redriven(self) -> Run:
+        """A dead letter given a new run by an operator: no longer listed among dead letters."""
+        if not self.dead_lettered:
+            raise InvalidTransition(f"run {self.id} is not a dead letter")
+        return evolve(self, dead_lettered=False)
+
     def dead_letter(self) -> Run:
         """Mark a final, unsuccessful run as having used its last attempt."""
         if not self.status.final or self.status is RunStatus.SUCCEEDED:

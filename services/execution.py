@@ -123,7 +123,7 @@ class ExecutionService:
         now = self._clock.now()
         async with self._uow() as uow:
             # endpoints before runs, as every writer locks them: no deadlock with a concurrent start
-            await uow.endpoints.get_many(sorted({r.endpoint_id for r in started}), for_update=True)
+            endpoints = await uow.endpoints.get_many(sorted({r.endpoint_id for r in started}), for_update=True)
             current = await uow.runs.get_many([r.id for r in started], for_update=True)
             finished: list[Finished] = []
             lines: list[LogLine] = []
@@ -136,7 +136,7 @@ class ExecutionService:
                     LogLine(run_id=run.id, tenant_id=run.tenant_id, seq=i, at=at, level=level, message=msg)
                     for i, (at, level, msg) in enumerate(result.logs, start=1)
                 )
-            settled = await self._recorder.settle(uow, finished, now=now)
+            settled = await self._recorder.settle(uow, finished, now=now, locked=endpoints)
             if lines:
                 await uow.run_logs.append(lines)
             follow_ups = await _next_exclusive(uow, settled.final, now)

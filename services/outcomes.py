@@ -45,18 +45,27 @@ class OutcomeRecorder:
     def __init__(self, *, rand: Callable[[], float] = random.random) -> None:
         self._rand = rand
 
-    async def record(self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime) -> list[Run]:
-        """Store ``finished`` (runs already moved to a final state); return the retries created."""
-        return (await self.settle(uow, finished, now=now)).retries
+    async def record(
+        self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime,
+        locked: dict[str, JobEndpoint] | None = None,
+    ) -> list[Run]:
+        """Store ``finished`` (runs already moved to a final state); return the retries created.
+        ``locked``: the runs' endpoints, when the caller has already locked them."""
+        return (await self.settle(uow, finished, now=now, locked=locked)).retries
 
-    async def settle(self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime) -> Settled:
+    async def settle(
+        self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime,
+        locked: dict[str, JobEndpoint] | None = None,
+    ) -> Settled:
         """As :meth:`record`, and also return the finished runs as stored (dead-lettered or not)."""
         items = [f if isinstance(f, Finished) else Finished(f) for f in finished]
         if not items:
             return Settled(final=[], retries=[])
-        endpoints = await uow.endpoints.get_many(
-            sorted({item.run.endpoint_id for item in items}), for_update=True
-        )
+        endpoints = locked
+        if endpoints is None:
+            endpoints = await uow.endpoints.get_many(
+                sorted({item.run.endpoint_id for item in items}), for_update=True
+            )
         changed: dict[str, JobEndpoint] = {}
         final: list[Run] = []
         retries: list[Run] = []

@@ -83,9 +83,9 @@ class RunsService:
         """Give a dead-lettered run a fresh attempt budget: a new pending run (source ``retry``) now."""
         now = self._clock.now()
         async with self._uow() as uow:
-            dead = await uow.runs.get(run_id, tenant_id=tenant_id)
+            dead = await uow.runs.get(run_id, tenant_id=tenant_id, for_update=True)
             if not dead.dead_lettered:
-                raise InvalidTransition(f"run {run_id} is not a dead letter")
+                raise InvalidTransition(f"run {run_id} is not a dead letter (or was retried already)")
             endpoint = await uow.endpoints.get(dead.endpoint_id, tenant_id=tenant_id)
             run = Run.scheduled(
                 tenant_id=tenant_id, endpoint_id=dead.endpoint_id, job_id=dead.job_id, source=RunSource.RETRY,
@@ -93,6 +93,7 @@ class RunsService:
                 retry_of=dead.id, exclusive=dead.exclusive,
             )
             await self._store_and_mark(uow, run, now)
+            await uow.runs.update(dead.redriven())  # out of the dead letters; the new run's retry_of points back
             await uow.commit()
         await self._dispatch(run, endpoint.priority)
         return run

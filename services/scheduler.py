@@ -2,9 +2,13 @@
 
 A scheduler loop (``ostinato scheduler`` or inside ``ostinato serve``) calls
 :meth:`SchedulerService.tick` and sleeps for the delay it returns. Any number
-of schedulers may run at once: claims lease endpoints (``FOR UPDATE SKIP
-LOCKED`` on PostgreSQL) and the unique (endpoint, slot) key makes each slot
-fire once even if a lease runs out mid-batch.
+of schedulers may run at once: a claim locks the due endpoints for the
+batch's transaction (``FOR NO KEY UPDATE SKIP LOCKED`` on PostgreSQL, the
+database write lock on SQLite), so concurrent schedulers take disjoint
+batches, and the unique (endpoint, slot) key is the last line: a slot fires
+once whatever happens. The lease columns record who claimed an endpoint and
+until when; with claim and fire in one transaction they are released on
+commit.
 """
 
 from __future__ import annotations
@@ -87,15 +91,16 @@ class SchedulerService:
             due = await uow.runs.to_dispatch(now=now, dispatched_before=dispatched_before, limit=self._batch * 2)
             await uow.runs.mark_dispatched([r.id for r in due], at=now)
             priorities = await _priorities(uow, due, {e.id: e.priority for e in endpoints})
-            next_endpoint = await uow.endpoints.next_due_at()
-            next_retry = await uow.runs.next_pending_at()
+            full = len(endpoints) >= self._batch or len(due) >= self._batch * 2
+            next_endpoint = None if full else await uow.endpoints.next_due_at()
+            next_retry = None if full else await uow.runs.next_pending_at()
             await uow.commit()
         self._fresh = False
         if due:
             await self._dispatcher.dispatch(
                 [DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due]
             )
-        if len(endpoints) >= self._batch or len(due) >= self._batch * 2:
+        if full:
             sleep = 0.0
         else:
             sleep = self._sleep_until(now, [at for at in (next_endpoint, next_retry) if at is not None])
@@ -117,13 +122,13 @@ class SchedulerService:
                 return ReconcileReport(expired=0, retried=0)
             # lock endpoints, then runs (the order every writer uses), then look again: a worker
             # may have recorded its result or a heartbeat meanwhile
-            await uow.endpoints.get_many(sorted({r.endpoint_id for r in stale}), for_update=True)
+            endpoints = await uow.endpoints.get_many(sorted({r.endpoint_id for r in stale}), for_update=True)
             locked = await uow.runs.get_many([r.id for r in stale], for_update=True)
             expired = [
                 run.expire(at=now) for run in locked.values()
                 if run.status is RunStatus.RUNNING and (run.heartbeat_at or run.started_at or run.created_at) < cutoff
             ]
-            retried = await recorder.record(uow, expired, now=now)
+            retried = await recorder.record(uow, expired, now=now, locked=endpoints)
             await uow.commit()
         return ReconcileReport(expired=len(expired), retried=len(retried))
 

@@ -11,7 +11,7 @@ from adapters.dramatiq.brokers import supports_broker_priority
 from domain.errors import InfrastructureError
 from domain.execution import DispatchItem
 
-BATCH = 25
+BATCH = 100
 
 
 class DramatiqDispatcher:

@@ -20,7 +20,7 @@ class DramatiqTransport:
     a transport opens no connection; the broker connects on first use.
     """
 
-    def __init__(self, url: str, *, batch: int = 25) -> None:
+    def __init__(self, url: str, *, batch: int = 100) -> None:
         self.url = url
         self.in_process = not url
         self.broker = make_broker(url)

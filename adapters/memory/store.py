@@ -40,8 +40,10 @@ class MemoryStore:
     async def acquire(self) -> None:
         """Take the store's lock without blocking the event loop; works across threads and loops
         (``ostinato serve`` on ``memory://`` shares one store between the API and worker loops)."""
-        if not self.lock.acquire(blocking=False):
-            await asyncio.to_thread(self.lock.acquire)
+        delay = 0.0002
+        while not self.lock.acquire(blocking=False):  # polling keeps a cancelled waiter from taking it later
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     def unit_of_work(self) -> MemoryUnitOfWork:
         from adapters.memory.unit_of_work import MemoryUnitOfWork

@@ -1,6 +1,6 @@
 """Wake sleeping schedulers when an endpoint is created or its next run moves.
 
-A trigger (migration ``0003``) runs ``pg_notify('ostinato_wake', '')`` when an
+A trigger (migration ``0002``) runs ``pg_notify('ostinato_wake', '')`` when an
 endpoint row is inserted, or its ``next_run_at`` changes outside a
 scheduler's claim. :class:`PostgresWakeups` keeps one dedicated connection
 LISTENing and sets an ``asyncio.Event``; when the connection drops (a

@@ -24,6 +24,9 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 def create_engine(url: str, **engine_kwargs: Any) -> AsyncEngine:
     """An engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``); connects lazily."""
+    if url.startswith("postgresql"):
+        # a restarted server leaves dead connections in the pool: test each one as it is checked out
+        engine_kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **engine_kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)

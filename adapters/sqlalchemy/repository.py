@@ -66,17 +66,19 @@ class Repository:
         """Insert ``rows``, skipping any that hit a unique conflict (with a stored row or an
         earlier row of the batch); returns the ``returning`` values of the rows stored.
         Multi-row statements, split to fit the limit on parameters."""
-        stored: set[Any] = set()
         if not rows:
-            return stored
+            return set()
         dialect = postgresql if self._dialect == "postgresql" else sqlite
-        for part in chunks(rows, MAX_PARAMETERS // len(rows[0])):
-            statement = dialect.insert(table).values(list(part)).on_conflict_do_nothing()
-            if returning is None:
-                await self._execute(statement)
-            else:
-                stored.update((await self._execute(statement.returning(returning))).scalars())
-        return stored
+        statement = dialect.insert(table).on_conflict_do_nothing()
+        # executemany: one cached statement that SQLAlchemy batches into multi-row INSERTs
+        # ("insertmanyvalues"), instead of compiling thousands of bound parameters each time
+        if returning is None:
+            with translated():
+                await self._uow.connection.execute(statement, list(rows))
+            return set()
+        with translated():
+            result = await self._uow.connection.execute(statement.returning(returning), list(rows))
+        return set(result.scalars())
 
     async def _update_by_id(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Replace the rows with these ids (every column given); one batched statement."""

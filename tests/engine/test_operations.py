@@ -104,7 +104,11 @@ async def test_retrying_a_dead_letter_creates_a_fresh_pending_run_dispatched_at_
     assert engine.dispatcher.items == [DispatchItem(run_id=redriven.id, priority=2)]
     [ran] = await engine.execute(redriven.id)
     assert ran.status is RunStatus.SUCCEEDED
-    assert (await engine.run(dead.id)).dead_lettered
+    # the original leaves the dead letters, so it cannot be redriven twice by accident
+    assert not (await engine.run(dead.id)).dead_lettered
+    assert [r.id for r in (await engine.runs.dead_letters(TENANT)).items] == []
+    with pytest.raises(InvalidTransition):
+        await engine.runs.retry_dead_letter(TENANT, dead.id)
 
 
 async def test_retrying_a_run_that_is_not_a_dead_letter_is_refused(engine: Engine) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from litestar import Litestar, Router
 from litestar.di import Provide
 
+from api.http.allow import options_middleware
 from api.http.auth import authorizer, provide_principal
 from api.http.bodies import decode_strictly
 from api.http.controllers.audit import AuditController
@@ -63,6 +64,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
             "readiness_checks": _value(checks),
         },
         exception_handlers={Exception: error_response},
+        middleware=[options_middleware],
         openapi_config=openapi_config(_version()),
         plugins=[DocumentedStructs()],
         logging_config=None,  # the process (the CLI, a server) configures logging, not the app

@@ -75,6 +75,50 @@ def scheduler() -> None:
     run_scheduler(settings)
 
 
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens: each bound to a tenant and a role, stored only as a hash.")
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    tenant: str = typer.Option(..., help="The tenant the token acts for, e.g. default"),
+    role: str = typer.Option(..., help="admin, operator or viewer"),
+    name: str = typer.Option("", help="What the token is for, shown in token lists"),
+) -> None:
+    """Issue an API token and print its secret (on stdout, once: only its hash is stored)."""
+    import asyncio
+
+    from api.bootstrap import bootstrap
+    from domain.errors import ValidationFailed
+    from services.audit import Actor
+
+    settings = _settings()
+    if settings.database_kind == "memory":
+        typer.echo("ostinato: OSTINATO_DATABASE_URL: memory:// forgets tokens when this command ends", err=True)
+        raise typer.Exit(2)
+    _migrate_if_needed(settings)
+
+    class _NoDispatch:  # issuing a token runs nothing
+        async def dispatch(self, items) -> None: ...
+
+    async def issue():
+        container = bootstrap(settings, dispatcher=_NoDispatch())
+        try:
+            async with container.audit.action(Actor(tenant_id=tenant), "token.create", "token", summary={"role": role, "name": name}):
+                return await container.tokens.create(tenant, role=role, name=name)
+        finally:
+            await container.close()
+
+    try:
+        issued = asyncio.run(issue())
+    except ValidationFailed as exc:
+        typer.echo(f"ostinato: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"ostinato: issued {issued.token.role} token {issued.token.id} for tenant {tenant}; "
+               "its secret follows and is not shown again", err=True)
+    typer.echo(issued.secret)
+
+
 def _migrate_if_needed(settings) -> None:
     if settings.database_kind == "memory":
         return

@@ -9,6 +9,7 @@ trivial query through a port; more checks (the broker) are added to
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ from domain.queries import JobQuery
 
 if TYPE_CHECKING:
     from api.bootstrap import Container
+
+log = logging.getLogger("ostinato.api")
 
 Check = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT_S = 3.0
@@ -43,14 +46,16 @@ def readiness_checks(container: Container) -> dict[str, Check]:
 async def run_checks(checks: Mapping[str, Check], *, timeout_s: float = CHECK_TIMEOUT_S) -> dict[str, str | None]:
     """Each check's failure (the exception's class name, never its text), or ``None`` when it passed."""
 
-    async def one(check: Check) -> str | None:
+    async def one(name: str, check: Check) -> str | None:
         try:
             await asyncio.wait_for(check(), timeout_s)
         except asyncio.TimeoutError:
+            log.warning("readiness check %s timed out after %.1fs", name, timeout_s)
             return "timeout"
         except Exception as exc:  # a readiness probe reports, it does not raise
+            log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
             return type(exc).__name__
         return None
 
-    results = await asyncio.gather(*(one(check) for check in checks.values()))
+    results = await asyncio.gather(*(one(name, check) for name, check in checks.items()))
     return dict(zip(checks, results, strict=True))

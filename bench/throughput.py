@@ -23,7 +23,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.common import (
-    REDIS_URL, flush_redis, fresh_postgres, peak_rss_mb, percentile, seed_endpoints, spawn, stop, summary,
+    REDIS_URL, cpu_seconds, flush_redis, fresh_postgres, peak_rss_mb, percentile, seed_endpoints, spawn, stop, summary,
 )
 
 DB = "ostinato_bench"
@@ -104,6 +104,7 @@ def burst(runs: int, workers: int, threads: int) -> None:
         rss_mid = [peak_rss_mb(p.pid) for p in procs[:workers]]
         done = asyncio.run(_wait_for_runs(_dsn(url), runs, 180))
         rss_end = [peak_rss_mb(p.pid) for p in procs[:workers]]
+        cpu = [cpu_seconds(p.pid) for p in procs]
         figures = asyncio.run(_figures(_dsn(url)))
     finally:
         stop(procs)
@@ -114,6 +115,7 @@ def burst(runs: int, workers: int, threads: int) -> None:
     print("  " + summary("lateness (start - scheduled)", figures["lateness"]))
     print(f"  worker peak RSS at half way: {', '.join(f'{x:.0f} MB' for x in rss_mid)}; "
           f"at the end: {', '.join(f'{x:.0f} MB' for x in rss_end)}")
+    print(f"  CPU seconds: workers {', '.join(f'{x:.1f}' for x in cpu[:workers])}, scheduler {cpu[-1]:.1f}")
     print(f"  logs: {logs}")
 
 

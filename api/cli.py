@@ -119,6 +119,15 @@ def tokens_create(
     typer.echo(issued.secret)
 
 
+def _register_client_commands() -> None:
+    from api.client.commands import register
+
+    register(app)
+
+
+_register_client_commands()
+
+
 def _migrate_if_needed(settings) -> None:
     if settings.database_kind == "memory":
         return

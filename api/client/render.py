@@ -1,0 +1,114 @@
+"""How the client shows answers: rich tables for people, the API's JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+Column = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+def when(value: str | None) -> str:
+    """A UTC timestamp from the API, shortened for a table (``2026-01-05 12:00:00Z``)."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+
+def schedule(endpoint: dict[str, Any]) -> str:
+    spec = endpoint.get("schedule") or {}
+    if spec.get("cron"):
+        zone = spec.get("timezone") or "UTC"
+        return f"{spec['cron']} ({zone})"
+    if spec.get("interval_s") is not None:
+        return f"every {spec['interval_s']:g}s"
+    return "-"
+
+
+def labels(job: dict[str, Any]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in sorted((job.get("labels") or {}).items())) or "-"
+
+
+def duration(run: dict[str, Any]) -> str:
+    value = run.get("duration_ms")
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+JOB_COLUMNS: list[Column] = [
+    ("ID", lambda j: j["id"]),
+    ("SLUG", lambda j: j["slug"]),
+    ("NAME", lambda j: j["name"]),
+    ("STATUS", lambda j: j["status"]),
+    ("LABELS", labels),
+    ("CREATED", lambda j: when(j["created_at"])),
+]
+ENDPOINT_COLUMNS: list[Column] = [
+    ("ID", lambda e: e["id"]),
+    ("NAME", lambda e: e["name"]),
+    ("STATUS", lambda e: e["status"] if not e.get("paused_until") else f"paused until {when(e['paused_until'])}"),
+    ("SCHEDULE", schedule),
+    ("NEXT RUN", lambda e: when(e.get("next_run_at"))),
+    ("WHY", lambda e: e.get("next_run_source") or "-"),
+    ("FAILURES", lambda e: e["failure_count"]),
+]
+RUN_COLUMNS: list[Column] = [
+    ("ID", lambda r: r["id"]),
+    ("ENDPOINT", lambda r: r["endpoint_id"]),
+    ("STATUS", lambda r: r["status"]),
+    ("SOURCE", lambda r: r["source"]),
+    ("ATTEMPT", lambda r: r["attempt"]),
+    ("SCHEDULED", lambda r: when(r["scheduled_at"])),
+    ("DURATION", duration),
+]
+
+
+class Renderer:
+    """Writes answers as ``table`` (people) or ``json`` (programs: the API's own JSON)."""
+
+    def __init__(self, output: str, console: Console | None = None) -> None:
+        self.output = output
+        # Piped or captured output keeps one row per line, for grep and friends.
+        self.console = console or Console(width=None if sys.stdout.isatty() else 4096)
+
+    def listing(self, page: dict[str, Any], columns: Sequence[Column], *, title: str) -> None:
+        if self.output == "json":
+            self.raw(page)
+            return
+        items = page["items"]
+        if not items:
+            self.console.print(f"no {title}")
+            return
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for name, _ in columns:
+            table.add_column(name, overflow="fold")
+        for item in items:
+            table.add_row(*(str(value(item)) for _, value in columns))
+        self.console.print(table)
+        if page.get("next_cursor"):
+            self.console.print(f"more: --cursor {page['next_cursor']}", style="dim")
+
+    def one(self, item: dict[str, Any]) -> None:
+        if self.output == "json":
+            self.raw(item)
+            return
+        table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for key, value in item.items():
+            shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            table.add_row(key, "-" if value is None else shown)
+        self.console.print(table)
+
+    def raw(self, value: Any) -> None:
+        """The API's JSON, unchanged and uncoloured, for ``jq`` and scripts."""
+        sys.stdout.write(json.dumps(value, indent=2) + "\n")

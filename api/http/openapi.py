@@ -7,6 +7,7 @@ from typing import Any
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.typing import FieldDefinition
+# Litestar's own msgspec schema plugin (not exported); tests/integration/api/test_openapi.py fails if it moves.
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 
 from api.http.errors import ErrorBody

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(VENV)/bin/ostinato serve
+	$(VENV)/bin/ostinato serve --load examples/jobs.json
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -31,6 +31,7 @@ async def _serve(settings: Settings, load: list[Path]) -> None:
     worker, _ = start_worker(settings, container.transport, uow=shared)
     scheduler = SchedulerLoop(container)
     try:
+        await _first_admin_token(settings, container)
         for path in load:
             await load_definitions(container, path)
         tasks = [asyncio.create_task(scheduler.run(stop), name="scheduler")]
@@ -90,12 +91,27 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
+async def _first_admin_token(settings: Settings, container: Container) -> None:
+    """On the embedded default's first start, issue an admin token for tenant ``default`` and
+    print it once: it is stored only as a hash."""
+    if settings.database_kind != "sqlite":
+        return
+    from services.tokens import ensure_first_admin_token
+
+    secret = await ensure_first_admin_token(container.tokens)
+    if secret is not None:
+        print(
+            "\n  An admin token for tenant 'default' was created. It is shown this once:\n\n"
+            f"      {secret}\n\n"
+            f"  export OSTINATO_URL=http://{settings.host}:{settings.port} OSTINATO_TOKEN={secret}\n",
+            flush=True,
+        )
+
+
 def _http_server(settings: Settings, container: Container) -> Any:
-    try:
-        from api.http import create_app
-    except ImportError:  # the HTTP API is optional until it lands
-        return None
     import uvicorn
+
+    from api.http import create_app
 
     class _Server(uvicorn.Server):
         @contextlib.contextmanager

@@ -16,10 +16,9 @@ from domain.retry import RetryPolicy
 from domain.runs import RunSource
 from domain.schedules import CronSchedule, IntervalSchedule, Schedule
 from domain.targets import HttpTarget, PythonTarget, Target
+from domain.tasks import DEFAULT_TIMEOUT, MAX_TIMEOUT
 from domain.validation import aware, non_empty_text, non_negative_int, positive_duration, positive_int, slug, text
 
-DEFAULT_TIMEOUT = timedelta(seconds=30)
-MAX_TIMEOUT = timedelta(hours=24)
 
 
 class EndpointStatus(enum.StrEnum):

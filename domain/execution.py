@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Protocol
 
 from attrs import field, frozen
 
-from domain.endpoints import JobEndpoint
 from domain.ids import RunId
 from domain.run_logs import LogLevel
 from domain.runs import RunResult, RunStatus
+from domain.targets import HttpTarget, PythonTarget
 
 LogFn = Callable[[LogLevel, str], None]
 """Append a line to the current run's log."""
@@ -56,11 +57,27 @@ class Outcome:
         return cls(status=RunStatus.FAILED, error=error, result=result, retryable=retryable)
 
 
+class Executable(Protocol):
+    """What an executor runs: an endpoint, or a run's task (a workflow step with its own target)."""
+
+    @property
+    def id(self) -> str | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def target(self) -> HttpTarget | PythonTarget: ...
+
+    @property
+    def timeout(self) -> timedelta: ...
+
+
 class Executor(Protocol):
     """Runs one target. Must not raise for a target's own failure: it returns a failed
     :class:`Outcome`. The caller enforces the endpoint's timeout by cancelling the call."""
 
-    async def execute(self, endpoint: JobEndpoint, params: dict, *, log: LogFn) -> Outcome: ...
+    async def execute(self, endpoint: Executable, params: dict, *, log: LogFn) -> Outcome: ...
 
 
 class ExecutorRegistry(Protocol):

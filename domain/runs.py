@@ -19,8 +19,9 @@ from typing import Any
 
 from attrs import evolve, field, frozen
 
-from domain.errors import InvalidTransition
+from domain.errors import InvalidTransition, ValidationFailed
 from domain.ids import EndpointId, JobId, RunId, TenantId, new_id
+from domain.tasks import Task
 from domain.validation import aware, non_empty_text, positive_int
 
 BODY_EXCERPT_LIMIT = 4096
@@ -105,9 +106,11 @@ class Run:
 
     id: RunId
     tenant_id: TenantId = field(validator=non_empty_text(64))
-    endpoint_id: EndpointId
+    endpoint_id: EndpointId | None
     job_id: JobId | None = None
     workflow_run_id: str | None = None
+    step_key: str | None = None
+    task: Task | None = None
     status: RunStatus = field(default=RunStatus.PENDING, converter=RunStatus)
     source: RunSource = field(converter=RunSource)
     slot: str = field(validator=non_empty_text(200))
@@ -126,12 +129,16 @@ class Run:
     exclusive: bool = True
     dispatched_at: datetime | None = field(default=None, validator=aware)
 
+    def __attrs_post_init__(self) -> None:
+        if (self.endpoint_id is None) == (self.task is None):
+            raise ValidationFailed.field("task", "a run has an endpoint or a task, not both and not neither")
+
     @classmethod
     def scheduled(
         cls,
         *,
         tenant_id: TenantId,
-        endpoint_id: EndpointId,
+        endpoint_id: EndpointId | None,
         job_id: JobId | None,
         source: RunSource,
         scheduled_at: datetime,
@@ -142,6 +149,8 @@ class Run:
         retry_of: RunId | None = None,
         workflow_run_id: str | None = None,
         exclusive: bool = True,
+        step_key: str | None = None,
+        task: Task | None = None,
     ) -> Run:
         """A pending run; ``slot`` defaults to the scheduled time, which makes a slot fire once."""
         run_id = RunId(new_id())
@@ -159,6 +168,8 @@ class Run:
             created_at=now,
             retry_of=retry_of,
             exclusive=exclusive,
+            step_key=step_key,
+            task=task,
         )
 
     @property

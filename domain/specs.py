@@ -21,6 +21,7 @@ from domain.jobs import Job
 from domain.retry import RetryPolicy
 from domain.schedules import CronSchedule, IntervalSchedule
 from domain.targets import HttpTarget, PythonTarget
+from domain.tasks import Task
 
 JOB_FIELDS = ("slug", "name", "description", "labels", "annotations", "provenance")
 ENDPOINT_FIELDS = (
@@ -284,16 +285,48 @@ def with_api_paths(build: Callable[[], Any]) -> Any:
         raise ValidationFailed([_api_path(e) for e in exc.errors]) from None
 
 
-def endpoint_spec(endpoint: JobEndpoint) -> dict[str, Any]:
-    """The definition of ``endpoint`` in the public vocabulary; ``endpoint_fields`` reads it back."""
-    target = endpoint.target
+def target_spec(target: HttpTarget | PythonTarget) -> dict[str, Any]:
+    """A target in the public vocabulary; :func:`parse_target` reads it back."""
     if isinstance(target, HttpTarget):
-        target_spec: dict[str, Any] = {
+        return {
             "kind": "http", "method": target.method, "url": target.url,
             "headers": dict(target.headers), "body": target.body,
         }
-    else:
-        target_spec = {"kind": "python", "handler": target.handler, "params": dict(target.params)}
+    return {"kind": "python", "handler": target.handler, "params": dict(target.params)}
+
+
+def retry_spec(retry: RetryPolicy) -> dict[str, Any]:
+    """A retry policy in the public vocabulary; :func:`parse_retry` reads it back."""
+    return {
+        "max_attempts": retry.max_attempts,
+        "backoff_s": retry.backoff.total_seconds(),
+        "backoff_max_s": retry.backoff_max.total_seconds(),
+        "jitter": retry.jitter,
+    }
+
+
+def task_spec(task: Task) -> dict[str, Any]:
+    """A run's task in the public vocabulary; :func:`parse_task` reads it back."""
+    return {
+        "name": task.name,
+        "target": target_spec(task.target),
+        "timeout_s": task.timeout.total_seconds(),
+        "retry": retry_spec(task.retry),
+    }
+
+
+def parse_task(spec: Mapping[str, Any]) -> Task:
+    """A :class:`Task` from :func:`task_spec`'s form."""
+    return Task(
+        name=spec["name"],
+        target=parse_target(spec["target"]),
+        timeout=seconds(spec["timeout_s"], "timeout_s"),
+        retry=parse_retry(spec["retry"]),
+    )
+
+
+def endpoint_spec(endpoint: JobEndpoint) -> dict[str, Any]:
+    """The definition of ``endpoint`` in the public vocabulary; ``endpoint_fields`` reads it back."""
     schedule = endpoint.schedule
     if isinstance(schedule, CronSchedule):
         schedule_spec: dict[str, Any] = {"cron": schedule.cron, "timezone": schedule.timezone}
@@ -303,16 +336,11 @@ def endpoint_spec(endpoint: JobEndpoint) -> dict[str, Any]:
         "job_id": endpoint.job_id,
         "name": endpoint.name,
         "description": endpoint.description,
-        "target": target_spec,
+        "target": target_spec(endpoint.target),
         "schedule": schedule_spec,
         "min_interval_s": endpoint.min_interval.total_seconds() if endpoint.min_interval else None,
         "max_interval_s": endpoint.max_interval.total_seconds() if endpoint.max_interval else None,
-        "retry": {
-            "max_attempts": endpoint.retry.max_attempts,
-            "backoff_s": endpoint.retry.backoff.total_seconds(),
-            "backoff_max_s": endpoint.retry.backoff_max.total_seconds(),
-            "jitter": endpoint.retry.jitter,
-        },
+        "retry": retry_spec(endpoint.retry),
         "timeout_s": endpoint.timeout.total_seconds(),
         "priority": endpoint.priority,
         "allow_concurrent": endpoint.allow_concurrent,

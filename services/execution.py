@@ -16,14 +16,13 @@ from datetime import datetime, timedelta
 from attrs import frozen
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from domain.endpoints import JobEndpoint
 from domain.errors import InfrastructureError
-from domain.execution import DispatchItem, Dispatcher, ExecutorRegistry, Outcome
+from domain.execution import DispatchItem, Dispatcher, Executable, ExecutorRegistry, Outcome
 from domain.ids import RunId
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.run_logs import LOG_LINES_PER_RUN, LogLevel, LogLine
 from domain.runs import Run, RunStatus
-from services.outcomes import Finished, OutcomeRecorder
+from services.outcomes import Finished, OutcomeRecorder, endpoint_ids
 
 
 @frozen
@@ -57,7 +56,7 @@ class ExecutionService:
         now = self._clock.now()
         async with self._uow() as uow:
             started = await uow.runs.start(run_ids, at=now, worker=worker)
-            endpoints = await uow.endpoints.get_many(sorted({r.endpoint_id for r in started})) if started else {}
+            endpoints = await uow.endpoints.get_many(endpoint_ids(started)) if started else {}
             await uow.commit()
         if not started:
             return []
@@ -65,7 +64,7 @@ class ExecutionService:
         return await self._finish(started, results, worker=worker)
 
     async def _run_all(self, runs: Sequence[Run], endpoints: dict) -> dict[RunId, _Result | None]:
-        tasks = {run.id: asyncio.ensure_future(self._one(run, endpoints.get(run.endpoint_id))) for run in runs}
+        tasks = {run.id: asyncio.ensure_future(self._one(run, _executable(run, endpoints))) for run in runs}
         pending = set(tasks.values())
         while pending:
             _, pending = await asyncio.wait(pending, timeout=self._heartbeat.total_seconds())
@@ -85,7 +84,7 @@ class ExecutionService:
             results[run_id] = None if task.cancelled() else task.result()
         return results
 
-    async def _one(self, run: Run, endpoint: JobEndpoint | None) -> _Result:
+    async def _one(self, run: Run, endpoint: Executable | None) -> _Result:
         logs: list[tuple[datetime, LogLevel, str]] = []
 
         def log(level: LogLevel, message: str) -> None:
@@ -123,7 +122,7 @@ class ExecutionService:
         now = self._clock.now()
         async with self._uow() as uow:
             # endpoints before runs, as every writer locks them: no deadlock with a concurrent start
-            endpoints = await uow.endpoints.get_many(sorted({r.endpoint_id for r in started}), for_update=True)
+            endpoints = await uow.endpoints.get_many(endpoint_ids(started), for_update=True)
             current = await uow.runs.get_many([r.id for r in started], for_update=True)
             finished: list[Finished] = []
             lines: list[LogLine] = []
@@ -143,6 +142,11 @@ class ExecutionService:
             await uow.runs.mark_dispatched([item.run_id for item in follow_ups], at=now)
             await uow.commit()
         return settled.final, follow_ups
+
+
+def _executable(run: Run, endpoints: dict) -> Executable | None:
+    """What the run executes: its task, or its endpoint (``None`` if that endpoint is gone)."""
+    return run.task if run.task is not None else endpoints.get(run.endpoint_id)
 
 
 def _apply(run: Run, outcome: Outcome, now: datetime) -> Run:

@@ -21,7 +21,7 @@ from attrs import frozen
 from domain.execution import DispatchItem, Dispatcher
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.runs import Run, RunStatus
-from services.outcomes import OutcomeRecorder
+from services.outcomes import OutcomeRecorder, endpoint_ids
 
 
 @frozen(kw_only=True)
@@ -122,7 +122,7 @@ class SchedulerService:
                 return ReconcileReport(expired=0, retried=0)
             # lock endpoints, then runs (the order every writer uses), then look again: a worker
             # may have recorded its result or a heartbeat meanwhile
-            endpoints = await uow.endpoints.get_many(sorted({r.endpoint_id for r in stale}), for_update=True)
+            endpoints = await uow.endpoints.get_many(endpoint_ids(stale), for_update=True)
             locked = await uow.runs.get_many([r.id for r in stale], for_update=True)
             expired = [
                 run.expire(at=now) for run in locked.values()
@@ -135,7 +135,7 @@ class SchedulerService:
 
 async def _priorities(uow, runs: Sequence[Run], known: dict) -> dict:
     """Each due run's endpoint priority; looks up only endpoints not claimed in this tick."""
-    missing = list({r.endpoint_id for r in runs} - known.keys())
+    missing = list(set(endpoint_ids(runs)) - known.keys())
     if missing:
         found = await uow.endpoints.get_many(missing)
         known = {**known, **{eid: e.priority for eid, e in found.items()}}

@@ -20,7 +20,7 @@ class MemoryRunRepository:
     async def add(self, run: Run) -> None:
         if run.id in self._store.runs:
             raise AlreadyExists("run", run.id)
-        if run.endpoint_id not in self._store.endpoints:
+        if run.endpoint_id is not None and run.endpoint_id not in self._store.endpoints:
             raise NotFound("endpoint", run.endpoint_id)
         for other in self._store.runs.values():
             if other.endpoint_id == run.endpoint_id and other.slot == run.slot:

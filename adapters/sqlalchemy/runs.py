@@ -17,6 +17,7 @@ from domain.ids import EndpointId, JobId, RunId, TenantId
 from domain.pagination import Page
 from domain.queries import RunQuery
 from domain.runs import Run, RunResult, RunSource, RunStatus
+from domain.specs import parse_task, task_spec
 
 
 def _run_values(run: Run) -> dict[str, Any]:
@@ -26,6 +27,8 @@ def _run_values(run: Run) -> dict[str, Any]:
         "id": run.id,
         "tenant_id": run.tenant_id,
         "endpoint_id": run.endpoint_id,
+        "step_key": run.step_key,
+        "task": task_spec(run.task) if run.task is not None else None,
         "job_id": run.job_id,
         "workflow_run_id": run.workflow_run_id,
         "status": run.status.value,
@@ -59,7 +62,9 @@ def _to_run(row: Row[Any]) -> Run:
     return Run(
         id=RunId(row.id),
         tenant_id=TenantId(row.tenant_id),
-        endpoint_id=EndpointId(row.endpoint_id),
+        endpoint_id=EndpointId(row.endpoint_id) if row.endpoint_id is not None else None,
+        step_key=row.step_key,
+        task=parse_task(row.task) if row.task is not None else None,
         job_id=JobId(row.job_id) if row.job_id is not None else None,
         workflow_run_id=row.workflow_run_id,
         status=RunStatus(row.status),
@@ -88,9 +93,9 @@ class SqlAlchemyRunRepository(Repository):
         slot is taken. A refused row is never a failed statement (which would abort a PostgreSQL
         transaction); a second look then names the reason, in the in-memory adapter's order."""
         values = _run_values(run)
-        row = select(*(literal(value, run_table.c[name].type) for name, value in values.items())).where(
-            exists().where(endpoint_table.c.id == run.endpoint_id)
-        )
+        row = select(*(literal(value, run_table.c[name].type) for name, value in values.items()))
+        if run.endpoint_id is not None:
+            row = row.where(exists().where(endpoint_table.c.id == run.endpoint_id))
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         statement = dialect.insert(run_table).from_select(list(values), row).on_conflict_do_nothing().returning(run_table.c.id)
         stored = await self._execute(
@@ -102,9 +107,11 @@ class SqlAlchemyRunRepository(Repository):
             return
         if (await self._execute(select(exists().where(run_table.c.id == run.id)))).scalar():
             raise AlreadyExists("run", run.id)
-        if not (await self._execute(select(exists().where(endpoint_table.c.id == run.endpoint_id)))).scalar():
+        if run.endpoint_id is not None and not (
+            await self._execute(select(exists().where(endpoint_table.c.id == run.endpoint_id)))
+        ).scalar():
             raise NotFound("endpoint", run.endpoint_id)
-        raise AlreadyExists("run slot", f"{run.endpoint_id}@{run.slot}")
+        raise AlreadyExists("run slot", f"{run.endpoint_id or run.workflow_run_id}@{run.slot}")
 
     async def get(self, run_id: RunId, *, tenant_id: TenantId | None, for_update: bool = False) -> Run:
         statement = select(run_table).where(run_table.c.id == run_id)
@@ -155,24 +162,36 @@ class SqlAlchemyRunRepository(Repository):
         had its id taken, which :meth:`add` refuses, and so does this."""
         if not runs:
             return []
-        endpoint_ids = {run.endpoint_id for run in runs}
+        endpoint_ids = {run.endpoint_id for run in runs if run.endpoint_id is not None}
         present = set((await self._execute(select(endpoint_table.c.id).where(endpoint_table.c.id.in_(endpoint_ids)))).scalars())
         for run in runs:
-            if run.endpoint_id not in present:
+            if run.endpoint_id is not None and run.endpoint_id not in present:
                 raise NotFound("endpoint", run.endpoint_id)
         stored_ids = await self._insert_many_new(run_table, [_run_values(run) for run in runs], returning=run_table.c.id)
         stored = [run for run in runs if run.id in stored_ids]
         skipped = [run for run in runs if run.id not in stored_ids]
         if skipped:
-            keys = {(run.endpoint_id, run.slot) for run in skipped}
-            taken = await self._execute(
-                select(run_table.c.endpoint_id, run_table.c.slot).where(
-                    tuple_(run_table.c.endpoint_id, run_table.c.slot).in_(keys)
+            # a skipped run lost to a taken slot: (endpoint, slot), or (workflow run, slot) for task runs
+            keys = {(run.endpoint_id, run.slot) for run in skipped if run.endpoint_id is not None}
+            task_keys = {(run.workflow_run_id, run.slot) for run in skipped if run.endpoint_id is None}
+            held: set[tuple[Any, str]] = set()
+            if keys:
+                taken = await self._execute(
+                    select(run_table.c.endpoint_id, run_table.c.slot).where(
+                        tuple_(run_table.c.endpoint_id, run_table.c.slot).in_(keys)
+                    )
                 )
-            )
-            held = {(row.endpoint_id, row.slot) for row in taken}
+                held |= {(row.endpoint_id, row.slot) for row in taken}
+            if task_keys:
+                taken = await self._execute(
+                    select(run_table.c.workflow_run_id, run_table.c.slot).where(
+                        tuple_(run_table.c.workflow_run_id, run_table.c.slot).in_(task_keys)
+                    )
+                )
+                held |= {(row.workflow_run_id, row.slot) for row in taken}
             for run in skipped:
-                if (run.endpoint_id, run.slot) not in held:
+                key = (run.endpoint_id, run.slot) if run.endpoint_id is not None else (run.workflow_run_id, run.slot)
+                if key not in held:
                     raise AlreadyExists("run", run.id)
         return stored
 

@@ -32,12 +32,15 @@ class RunResultOut(Struct, kw_only=True):
 
 
 class RunOut(Struct, kw_only=True):
-    """A run: one execution attempt of an endpoint."""
+    """A run: one execution attempt of an endpoint, or of a workflow step with its own target."""
 
     id: Id
-    endpoint_id: Annotated[str, Meta(description="The endpoint that ran.")]
+    endpoint_id: Annotated[
+        str | None, Meta(description="The endpoint that ran; null for a workflow step with its own target.")
+    ]
     job_id: Annotated[str | None, Meta(description="The endpoint's job, if any.")]
     workflow_run_id: Annotated[str | None, Meta(description="The workflow run it is a step of, if any.")]
+    step_key: Annotated[str | None, Meta(description="The workflow step it executes, if any.")]
     status: RunStatusName
     source: RunSourceName
     attempt: Annotated[int, Meta(ge=1, description="1 for the first attempt, 2 for the first retry, …")]
@@ -60,6 +63,7 @@ class RunOut(Struct, kw_only=True):
             endpoint_id=run.endpoint_id,
             job_id=run.job_id,
             workflow_run_id=run.workflow_run_id,
+            step_key=run.step_key,
             status=run.status.value,
             source=run.source.value,
             attempt=run.attempt,

@@ -27,7 +27,7 @@ async def test_a_run_answers_with_the_api_md_shape(client, container, tokens):
     body = response.json()
     assert body == {
         "id": run.id, "endpoint_id": endpoint["id"], "job_id": None, "workflow_run_id": None,
-        "status": "pending", "source": "baseline-interval", "attempt": 1, "params": {},
+        "step_key": None, "status": "pending", "source": "baseline-interval", "attempt": 1, "params": {},
         "scheduled_at": "2026-01-05T11:59:55Z", "created_at": "2026-01-05T12:00:00Z",
         "started_at": None, "finished_at": None, "duration_ms": None, "result": None, "error": None,
         "worker_id": None, "retry_of": None, "dead_lettered": False,

@@ -614,7 +614,9 @@ def pending_steps(workflow: Workflow, run: WorkflowRun) -> tuple[WorkflowRunStep
 @frozen(kw_only=True)
 class StepOutcome:
     """How one attempt of a step ended: ``succeeded`` with ``output``, or not, with ``error``.
-    ``job_run_id``, when given, must be the step's current job run (else the outcome is stale)."""
+    ``job_run_id``, when given, must be the step's current job run (else the outcome is stale).
+    ``may_retry`` is False when the engine already retried the job run under the step's retry
+    policy, so the failure is final here."""
 
     key: str
     succeeded: bool
@@ -622,6 +624,7 @@ class StepOutcome:
     output: Any = None
     error: str | None = None
     job_run_id: RunId | None = None
+    may_retry: bool = True
 
 
 @frozen(kw_only=True)
@@ -815,7 +818,8 @@ def advance(
        raises ``InvalidTransition``.
     2. **Retry**: a failed attempt the step's retry policy allows another of sends the
        step back to ``ready`` with ``attempt + 1`` and ``not_before`` = now + the policy's
-       backoff (``rand`` in [0, 1] picks the jitter). Nothing else moves.
+       backoff (``rand`` in [0, 1] picks the jitter). Nothing else moves. An outcome with
+       ``may_retry=False`` (the engine already retried) skips this rule.
     3. **Finish**: otherwise the step succeeds (keeping ``output``) or fails.
     4. **Halt**: a failed step with ``on_failure: halt`` fails the run; every step that
        has not finished is canceled, running ones too (their job runs are listed in
@@ -856,7 +860,7 @@ def advance(
     else:
         error = outcome.error or "failed"
         policy = workflow.step(outcome.key).retry
-        if policy.allows_another(state.attempt):
+        if outcome.may_retry and policy.allows_another(state.attempt):
             progress.set(state.retry(at=at, error=error, not_before=at + policy.delay(state.attempt, rand=rand)))
             return progress.result()
         progress.set(state.fail(at=at, error=error))

@@ -211,6 +211,16 @@ def test_a_failed_attempt_is_retried_under_the_step_policy_then_fails():
     assert driver.last.step("a").attempt == 2
 
 
+def test_a_failure_the_engine_already_retried_is_final():
+    driver = Driver(a_workflow(step("a", retry=RetryPolicy(max_attempts=3))))
+    driver.dispatch("a")
+    after = advance(
+        driver.workflow, driver.run, driver.last.steps,
+        StepOutcome(key="a", succeeded=False, error="gave up", at=T0 + SECOND, may_retry=False),
+    )
+    assert (after.step("a").status, after.run.status) == (S.FAILED, WorkflowRunStatus.FAILED)
+
+
 def test_stale_and_duplicate_outcomes_change_nothing():
     driver = Driver(a_workflow(step("a"), step("b", "a")))
     driver.dispatch("a")

@@ -1,4 +1,4 @@
-"""Run use cases: history with filters, details, logs, run now, cancel, dead letters."""
+"""Run use cases: history with filters, details, logs, run now, cancel, dead letters, endpoint health."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from domain.errors import InvalidTransition, ValidationFailed
 from domain.execution import DispatchItem, Dispatcher
 from domain.ids import EndpointId, RunId, TenantId, new_id
 from domain.endpoints import EndpointStatus
-from domain.pagination import Page
+from domain.health import FAILURE_STATUSES, HEALTH_WINDOW, EndpointHealth, finished_window, latest, summarize
+from domain.pagination import MAX_LIMIT, Cursor, Page, PageRequest
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.queries import RunQuery
 from domain.run_logs import LogLine
-from domain.runs import Run, RunSource
+from domain.runs import Run, RunSource, RunStatus
+
+HEALTH_SCAN_LIMIT = 1000
+"""The most runs :meth:`RunsService.health` reads to find the window's finished runs."""
 
 
 class RunsService:
@@ -97,6 +101,46 @@ class RunsService:
             await uow.commit()
         await self._dispatch(run, endpoint.priority)
         return run
+
+    async def health(
+        self, tenant_id: TenantId, endpoint_id: EndpointId, *, window: int = HEALTH_WINDOW
+    ) -> EndpointHealth:
+        """How the endpoint's newest ``window`` finished runs went, its last success and failure,
+        its runs pending and running now, its dead letters, and its next run; raises ``NotFound``
+        for another tenant's endpoint. Counts of pending, running and dead-lettered runs stop at
+        500; at most 1,000 of the newest runs are read to fill the window."""
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= MAX_LIMIT:
+            raise ValidationFailed.field("window", f"must be a whole number from 1 to {MAX_LIMIT}")
+        async with self._uow() as uow:
+            endpoint = await uow.endpoints.get(endpoint_id, tenant_id=tenant_id)
+
+            async def runs(limit: int, cursor: Cursor | None = None, **filters: Any) -> Page[Run]:
+                page = PageRequest(limit=limit, cursor=cursor)
+                return await uow.runs.list(tenant_id, RunQuery(endpoint_id=endpoint.id, page=page, **filters))
+
+            recent: list[Run] = []
+            cursor: Cursor | None = None
+            while len(recent) < HEALTH_SCAN_LIMIT:
+                page = await runs(min(window, MAX_LIMIT), cursor=cursor)
+                recent.extend(page.items)
+                if page.next_cursor is None or len(finished_window(recent, window)) >= window:
+                    break
+                cursor = Cursor.decode(page.next_cursor)
+            newest = {status: (await runs(1, status=status)).items for status in (RunStatus.SUCCEEDED, *FAILURE_STATUSES)}
+            pending = await runs(MAX_LIMIT, status=RunStatus.PENDING)
+            running = await runs(MAX_LIMIT, status=RunStatus.RUNNING)
+            dead = await runs(MAX_LIMIT, dead_lettered=True)
+        return summarize(
+            endpoint,
+            recent=recent,
+            last_success=latest(newest[RunStatus.SUCCEEDED]),
+            last_failure=latest(run for status in FAILURE_STATUSES for run in newest[status]),
+            pending=len(pending.items),
+            running=len(running.items),
+            dead_letters=dead.items,
+            now=self._clock.now(),
+            window=window,
+        )
 
     async def _store_and_mark(self, uow, run: Run, now) -> None:
         await uow.runs.add(run)

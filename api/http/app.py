@@ -12,6 +12,7 @@ from api.http.allow import options_middleware
 from api.http.auth import authorizer, provide_principal
 from api.http.bodies import decode_strictly
 from api.http.controllers.audit import AuditController
+from api.http.controllers.dead_letters import DeadLettersController
 from api.http.controllers.endpoints import EndpointsController
 from api.http.controllers.health import HealthController
 from api.http.controllers.jobs import JobsController
@@ -29,6 +30,7 @@ V1_CONTROLLERS: list[type[Any]] = [
     JobsController,
     EndpointsController,
     RunsController,
+    DeadLettersController,
     AuditController,
     TokensController,
 ]

@@ -1,4 +1,5 @@
-"""``/v1/endpoints``: define, list, read, change, pause, resume, archive, reset failures, hints, runs."""
+"""``/v1/endpoints``: define, list, read, change, pause, resume, archive, reset failures, hints, runs,
+run now, health."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from api.http.auth import needs
 from api.http.openapi import errors
 from api.http.params import EndpointIdPath, timestamp, timestamp_query
 from api.http.schemas.common import given, literal_of
+from api.http.schemas.endpoint_health import EndpointHealthOut
 from api.http.schemas.endpoints import (
     EndpointCreate,
     EndpointList,
@@ -20,11 +22,13 @@ from api.http.schemas.endpoints import (
     IntervalHintRequest,
     OneShotHintRequest,
     PauseRequest,
+    RunNowRequest,
 )
 from api.http.schemas.runs import RunList, RunOut
 from domain.endpoints import EndpointStatus
+from domain.health import HEALTH_WINDOW
 from domain.ids import EndpointId, JobId
-from domain.pagination import PageRequest
+from domain.pagination import MAX_LIMIT, PageRequest
 from domain.queries import EndpointQuery, RunQuery
 from domain.runs import RunSource, RunStatus
 from domain.tokens import Permission
@@ -282,7 +286,41 @@ class EndpointsController(Controller):
         return RunList(items=[RunOut.of(run) for run in result.items], next_cursor=result.next_cursor)
 
     # -- execution (the engine's routes) --------------------------------------------
-    # POST /{endpoint_id}/run      (operate; body {"params": {...}}; audit "endpoint.run", target the new run)
-    # GET  /{endpoint_id}/health   (read)
-    # belong here, written like the lifecycle routes above: needs(...), errors(...),
-    # an audit.action(...) block around the service call for anything that changes state.
+
+    @post(
+        "/{endpoint_id:str}/run", opt=needs(Permission.OPERATE), responses=_ONE, operation_id="runEndpointNow",
+        summary="Run an endpoint now",
+    )
+    async def run_endpoint_now(
+        self,
+        endpoint_id: EndpointIdPath,
+        runs: NamedDependency[RunsService],
+        audit: NamedDependency[AuditService],
+        principal: NamedDependency[Principal],
+        data: JSONBody[RunNowRequest | None] = None,
+    ) -> RunOut:
+        """Start a run at once (source `manual`), outside the schedule, which it does not change;
+        `params` (the body is optional) apply to this run only. An archived endpoint answers 409."""
+        params = data.params if data is not None else {}
+        summary = {"endpoint_id": endpoint_id, "params": sorted(params)}  # the names only: values may be secret
+        async with audit.action(principal.actor, "endpoint.run", "run", summary=summary):
+            run = await runs.run_now(principal.tenant_id, EndpointId(endpoint_id), params)
+        return RunOut.of(run)
+
+    @get(
+        "/{endpoint_id:str}/health", opt=needs(Permission.READ), responses=errors(404),
+        operation_id="getEndpointHealth", summary="Get an endpoint's health",
+    )
+    async def get_endpoint_health(
+        self,
+        endpoint_id: EndpointIdPath,
+        runs: NamedDependency[RunsService],
+        principal: NamedDependency[Principal],
+        window: Annotated[
+            int,
+            QueryParameter(ge=1, le=MAX_LIMIT, description="How many of the newest finished runs to summarize."),
+        ] = HEALTH_WINDOW,
+    ) -> EndpointHealthOut:
+        """The success rate and counts of the newest finished runs, the last success and failure,
+        the runs pending and running, whether runs wait in the dead letters, and the next run and why."""
+        return EndpointHealthOut.of(await runs.health(principal.tenant_id, EndpointId(endpoint_id), window=window))

@@ -1,10 +1,10 @@
-"""``/v1/runs``: the history of every execution attempt, filtered and paginated."""
+"""``/v1/runs``: the history of every execution attempt, filtered and paginated; logs and cancel."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
@@ -12,12 +12,14 @@ from api.http.auth import needs
 from api.http.openapi import errors
 from api.http.params import RunIdPath, timestamp, timestamp_query
 from api.http.schemas.common import literal_of
+from api.http.schemas.run_logs import LogLineOut, RunLogs
 from api.http.schemas.runs import RunList, RunOut
 from domain.ids import EndpointId, JobId, RunId
 from domain.pagination import PageRequest
 from domain.queries import RunQuery
 from domain.runs import RunSource, RunStatus
 from domain.tokens import Permission
+from services.audit import AuditService
 from services.runs import RunsService
 from services.tokens import Principal
 
@@ -62,8 +64,31 @@ class RunsController(Controller):
         return RunOut.of(await runs.get(principal.tenant_id, RunId(run_id)))
 
     # -- execution (the engine's routes) --------------------------------------------
-    # GET  /{run_id}/logs     (read)
-    # POST /{run_id}/cancel   (operate; audit "run.cancel")
-    # belong here; the dead letters (GET /v1/dead-letters, POST /v1/dead-letters/{run_id}/retry,
-    # operate; audit "run.retry") get a DeadLettersController of their own in dead_letters.py,
-    # registered in api/http/app.py beside this one.
+
+    @get(
+        "/{run_id:str}/logs", opt=needs(Permission.READ), responses=errors(404), operation_id="getRunLogs",
+        summary="Get a run's log",
+    )
+    async def get_run_logs(
+        self, run_id: RunIdPath, runs: NamedDependency[RunsService], principal: NamedDependency[Principal]
+    ) -> RunLogs:
+        """The lines the run logged while it executed, oldest first; empty before it starts."""
+        lines = await runs.logs(principal.tenant_id, RunId(run_id))
+        return RunLogs(items=[LogLineOut.of(line) for line in lines])
+
+    @post(
+        "/{run_id:str}/cancel", status_code=200, opt=needs(Permission.OPERATE), responses=errors(404, 409),
+        operation_id="cancelRun", summary="Cancel a run",
+    )
+    async def cancel_run(
+        self,
+        run_id: RunIdPath,
+        runs: NamedDependency[RunsService],
+        audit: NamedDependency[AuditService],
+        principal: NamedDependency[Principal],
+    ) -> RunOut:
+        """Cancel a pending or running run: a pending one never starts, a running one is stopped at
+        its worker's next heartbeat. A finished run answers 409 invalid_transition."""
+        async with audit.action(principal.actor, "run.cancel", "run", run_id):
+            run = await runs.cancel(principal.tenant_id, RunId(run_id))
+        return RunOut.of(run)

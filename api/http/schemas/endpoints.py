@@ -152,6 +152,13 @@ class OneShotHintRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     reason: Reason | UnsetType = UNSET
 
 
+class RunNowRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Run an endpoint now. `params` apply to this run only: merged over a Python target's
+    params, or sent in an HTTP target's JSON body (the query for GET, HEAD, DELETE and OPTIONS)."""
+
+    params: Annotated[dict[str, Any], Meta(description="Parameters for this run only.")] = {}
+
+
 class IntervalHintOut(Struct, kw_only=True):
     """A live interval hint."""
 

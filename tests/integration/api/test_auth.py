@@ -5,6 +5,10 @@ operator also operates (pause, resume, hints, reset failures, run, cancel)
 and reads the audit trail; an admin does everything, including defining and
 changing jobs and endpoints, archiving and managing tokens. A new route
 must be added to :data:`ROUTES` with the least role that may call it.
+
+A route that changes a resource for good (cancel a run, retry a dead letter) names
+``{fresh_run}`` or ``{dead_letter}``: each request gets a run of its own in that state,
+so every allowed role succeeds.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from api.bootstrap import bootstrap
 from api.http import create_app
 from api.settings import load_settings
 from domain.audit import AuditQuery
+from domain.ids import new_id
 from domain.tokens import Role
 from services.tokens import ensure_first_admin_token
 from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispatcher, in_app, seed_run
@@ -27,7 +32,8 @@ from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispa
 ROLES = ["viewer", "operator", "admin"]
 RANK = {role: index for index, role in enumerate(ROLES)}
 
-# (method, path, body, least role); {job}, {endpoint}, {run} and {token} are filled in.
+# (method, path, body, least role); {job}, {endpoint}, {run} and {token} are filled in, and
+# {fresh_run} (a new pending run) and {dead_letter} (a new dead letter) anew for each request.
 ROUTES: list[tuple[str, str, Any, str]] = [
     ("POST", "/v1/jobs", {"slug": "new-job", "name": "New job"}, "admin"),
     ("GET", "/v1/jobs", None, "viewer"),
@@ -50,8 +56,14 @@ ROUTES: list[tuple[str, str, Any, str]] = [
     ("PUT", "/v1/endpoints/{endpoint}/hints/oneshot", {"run_at": "2026-01-05T12:00:30Z", "ttl_s": 600}, "operator"),
     ("DELETE", "/v1/endpoints/{endpoint}/hints/oneshot", None, "operator"),
     ("GET", "/v1/endpoints/{endpoint}/runs", None, "viewer"),
+    ("POST", "/v1/endpoints/{endpoint}/run", {"params": {"full": True}}, "operator"),
+    ("GET", "/v1/endpoints/{endpoint}/health", None, "viewer"),
     ("GET", "/v1/runs", None, "viewer"),
     ("GET", "/v1/runs/{run}", None, "viewer"),
+    ("GET", "/v1/runs/{run}/logs", None, "viewer"),
+    ("POST", "/v1/runs/{fresh_run}/cancel", None, "operator"),
+    ("GET", "/v1/dead-letters", None, "viewer"),
+    ("POST", "/v1/dead-letters/{dead_letter}/retry", None, "operator"),
     ("GET", "/v1/audit", None, "operator"),
     ("POST", "/v1/tokens", {"role": "viewer", "name": "ci"}, "admin"),
     ("GET", "/v1/tokens", None, "admin"),
@@ -79,7 +91,10 @@ def app_routes(app: Litestar) -> set[tuple[str, str]]:
 
 def test_the_matrix_covers_every_route_the_app_serves():
     app = create_app(bootstrap(load_settings(database_url="memory://"), uow=MemoryStore().unit_of_work, dispatcher=RecordingDispatcher()))
-    placeholders = {"{job}": "{job_id}", "{endpoint}": "{endpoint_id}", "{run}": "{run_id}", "{token}": "{token_id}"}
+    placeholders = {
+        "{job}": "{job_id}", "{endpoint}": "{endpoint_id}", "{run}": "{run_id}", "{token}": "{token_id}",
+        "{fresh_run}": "{run_id}", "{dead_letter}": "{run_id}",
+    }
 
     def normalized(path: str) -> str:
         for short, long in placeholders.items():
@@ -101,6 +116,27 @@ async def world(client, container, tokens) -> dict[str, str]:
     return {"job": job["id"], "endpoint": endpoint["id"], "run": run.id, "token": spare.token.id}
 
 
+def fill(template: str, world: dict[str, str], client, container) -> str:
+    """``template`` with the world's ids, and a new run for ``{fresh_run}`` or ``{dead_letter}``."""
+    fresh: dict[str, str] = {}
+    endpoint = {"id": world["endpoint"], "job_id": world["job"]}
+    if "{fresh_run}" in template:
+        fresh["fresh_run"] = seed_run(client, container, endpoint, slot=f"fresh:{new_id()}").id
+    if "{dead_letter}" in template:
+        pending = seed_run(client, container, endpoint, slot=f"dead:{new_id()}")
+        now = container.clock.now()
+        dead = pending.start(at=now, worker="w-1").fail(at=now, error="HTTP 500").dead_letter()
+
+        async def store() -> None:
+            async with container.uow() as uow:
+                await uow.runs.update(dead)
+                await uow.commit()
+
+        in_app(client, store)
+        fresh["dead_letter"] = dead.id
+    return template.format(**world, **fresh)
+
+
 def audit_count(client, container) -> int:
     return len(in_app(client, container.audit.list, TENANT, AuditQuery(page=_big_page())).items)
 
@@ -114,15 +150,15 @@ def _big_page():
 @pytest.mark.parametrize("route", ROUTES, ids=_route_id)
 async def test_each_role_may_call_a_route_only_if_the_policy_allows_it(client, container, tokens, world, route):
     method, template, body, least = route
-    path = template.format(**world)
     entries_before = audit_count(client, container)
     allowed_writes = 0
 
-    anonymous = await client.request(method, path, json=body)
+    anonymous = await client.request(method, fill(template, world, client, container), json=body)
     assert anonymous.status_code == 401, anonymous.text
     assert anonymous.json()["error"]["code"] == "unauthenticated"
 
     for role in ROLES:
+        path = fill(template, world, client, container)
         response = await client.request(method, path, json=body, headers=tokens[role])
         if RANK[role] >= RANK[least]:
             assert 200 <= response.status_code < 300, f"{role}: {response.status_code} {response.text}"

@@ -6,18 +6,30 @@ from __future__ import annotations
 import pytest
 
 from domain.audit import AuditQuery
+from domain.run_logs import LogLine
 from tests.integration.api.conftest import HTTP_ENDPOINT, OTHER_TENANT, TENANT, in_app, seed_run
 
 
 @pytest.fixture
 async def acme(client, container, tokens) -> dict[str, dict]:
-    """Tenant acme's job, endpoint (in the job) and run, as the API answered them."""
+    """Tenant acme's job, endpoint (in the job), pending run and dead letter, as the API answered them."""
     job = (await client.post("/v1/jobs", json={"slug": "billing", "name": "Billing"}, headers=tokens["admin"])).json()
     endpoint = (
         await client.post("/v1/endpoints", json={**HTTP_ENDPOINT, "job_id": job["id"]}, headers=tokens["admin"])
     ).json()
     run = seed_run(client, container, endpoint, at_offset_s=-10)
-    return {"job": job, "endpoint": endpoint, "run": {"id": run.id}}
+    failed = seed_run(client, container, endpoint, at_offset_s=-20)
+    now = container.clock.now()
+    dead = failed.start(at=now, worker="w-1").fail(at=now, error="HTTP 500").dead_letter()
+
+    async def store() -> None:
+        async with container.uow() as uow:
+            await uow.runs.update(dead)
+            await uow.run_logs.append([LogLine(run_id=dead.id, tenant_id=TENANT, seq=1, at=now, message="acme's secret log")])
+            await uow.commit()
+
+    in_app(client, store)
+    return {"job": job, "endpoint": endpoint, "run": {"id": run.id}, "dead": {"id": dead.id}}
 
 
 READS = [
@@ -25,7 +37,10 @@ READS = [
     "/v1/jobs/{job}/endpoints",
     "/v1/endpoints/{endpoint}",
     "/v1/endpoints/{endpoint}/runs",
+    "/v1/endpoints/{endpoint}/health",
     "/v1/runs/{run}",
+    "/v1/runs/{run}/logs",
+    "/v1/runs/{dead}/logs",
     "/v1/tokens/{token}",
 ]
 
@@ -43,6 +58,9 @@ CHANGES = [
     ("DELETE", "/v1/endpoints/{endpoint}/hints/interval", None),
     ("PUT", "/v1/endpoints/{endpoint}/hints/oneshot", {"run_at": "2026-01-05T12:00:30Z", "ttl_s": 600}),
     ("DELETE", "/v1/endpoints/{endpoint}/hints/oneshot", None),
+    ("POST", "/v1/endpoints/{endpoint}/run", {"params": {"full": True}}),
+    ("POST", "/v1/runs/{run}/cancel", None),
+    ("POST", "/v1/dead-letters/{dead}/retry", None),
     ("POST", "/v1/tokens/{token}/revoke", None),
 ]
 
@@ -50,7 +68,7 @@ CHANGES = [
 def ids(acme: dict, tokens) -> dict[str, str]:
     return {
         "job": acme["job"]["id"], "endpoint": acme["endpoint"]["id"], "run": acme["run"]["id"],
-        "token": tokens.ids["viewer"],
+        "dead": acme["dead"]["id"], "token": tokens.ids["viewer"],
     }
 
 
@@ -70,6 +88,7 @@ async def test_another_tenants_resources_are_never_listed(client, tokens, acme):
     for path in (
         "/v1/jobs", "/v1/jobs?status=active", "/v1/endpoints", f"/v1/endpoints?job_id={job_id}",
         "/v1/runs", f"/v1/runs?job_id={job_id}", f"/v1/runs?endpoint_id={endpoint_id}", "/v1/audit",
+        "/v1/dead-letters", f"/v1/dead-letters?endpoint_id={endpoint_id}",
     ):
         response = await client.get(path, headers=other)
         assert response.status_code == 200, path
@@ -82,6 +101,8 @@ async def test_another_tenants_resources_are_never_listed(client, tokens, acme):
 async def test_another_tenant_cannot_change_anything_and_leaves_no_trace(client, container, tokens, acme):
     before_job = (await client.get(f"/v1/jobs/{acme['job']['id']}", headers=tokens["viewer"])).json()
     before_endpoint = (await client.get(f"/v1/endpoints/{acme['endpoint']['id']}", headers=tokens["viewer"])).json()
+    before_runs = (await client.get("/v1/runs", headers=tokens["viewer"])).json()
+    before_dead = (await client.get("/v1/dead-letters", headers=tokens["viewer"])).json()
     entries = len(in_app(client, container.audit.list, TENANT, AuditQuery()).items)
 
     for method, template, body in CHANGES:
@@ -90,6 +111,10 @@ async def test_another_tenant_cannot_change_anything_and_leaves_no_trace(client,
 
     assert (await client.get(f"/v1/jobs/{acme['job']['id']}", headers=tokens["viewer"])).json() == before_job
     assert (await client.get(f"/v1/endpoints/{acme['endpoint']['id']}", headers=tokens["viewer"])).json() == before_endpoint
+    assert (await client.get("/v1/runs", headers=tokens["viewer"])).json() == before_runs  # none triggered or canceled
+    assert (await client.get("/v1/dead-letters", headers=tokens["viewer"])).json() == before_dead  # none retried
+    assert [item["id"] for item in before_dead["items"]] == [acme["dead"]["id"]]
+    assert container.dispatcher.items == []
     assert (await client.get("/v1/jobs", headers=tokens["viewer"])).status_code == 200  # acme's viewer token still works
     assert len(in_app(client, container.audit.list, TENANT, AuditQuery()).items) == entries
     assert in_app(client, container.audit.list, OTHER_TENANT, AuditQuery()).items == []

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from api.client.render import ENDPOINT_COLUMNS, JOB_COLUMNS, RUN_COLUMNS, Renderer
+from api.client.render import DEAD_LETTER_COLUMNS, ENDPOINT_COLUMNS, JOB_COLUMNS, LOG_COLUMNS, RUN_COLUMNS, Renderer
 from api.client.session import DEFAULT_URL, ApiClient, ApiError, Unreachable
 
 T = TypeVar("T")
@@ -232,16 +232,26 @@ _endpoint_action("reset-failures", "Forget an endpoint's consecutive failures (o
 @endpoints_app.command("hint")
 def endpoints_hint(
     endpoint: Annotated[str, typer.Argument(help="The endpoint's id.")],
-    every: Annotated[float | None, typer.Option("--every", help="Run every this many seconds (an interval hint).")] = None,
-    at: Annotated[str | None, typer.Option("--at", help="Run once at this time (a one-shot hint).")] = None,
-    ttl: Annotated[float | None, typer.Option("--ttl", help="The hint expires this many seconds from now.")] = None,
+    every: Annotated[float | None, typer.Option("--every", "--interval-s", help="Run every this many seconds (an interval hint).")] = None,
+    at: Annotated[str | None, typer.Option("--at", "--oneshot-at", help="Run once at this time (a one-shot hint).")] = None,
+    ttl: Annotated[float | None, typer.Option("--ttl", "--ttl-s", help="The hint expires this many seconds from now.")] = None,
     expires_at: Annotated[str | None, typer.Option("--expires-at", help="The hint expires at this time.")] = None,
     reason: Annotated[str | None, typer.Option(help="Why, for whoever reads the endpoint later.")] = None,
+    clear: Annotated[str | None, typer.Option("--clear", help="Clear the interval or the oneshot hint instead.")] = None,
     url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table,
 ) -> None:
-    """Set an interval hint (--every) or a one-shot hint (--at), within the endpoint's bounds (operator)."""
+    """Set an interval hint (--every) or a one-shot hint (--at), or clear one (--clear) (operator).
+
+    An interval hint must lie within the endpoint's bounds; give --ttl or --expires-at."""
+    if clear is not None:
+        if clear not in ("interval", "oneshot"):
+            _fail("--clear must be interval or oneshot", 2)
+        if any(value is not None for value in (every, at, ttl, expires_at, reason)):
+            _fail("--clear takes no other hint option", 2)
+        _show(output, lambda c: c.delete(f"/v1/endpoints/{endpoint}/hints/{clear}"), url, token, Renderer.one)
+        return
     if (every is None) == (at is None):
-        _fail("give exactly one of --every (interval hint) or --at (one-shot hint)", 2)
+        _fail("give exactly one of --every (interval hint) or --at (one-shot hint), or --clear", 2)
     kind, body = ("interval", {"interval_s": every}) if every is not None else ("oneshot", {"run_at": at})
     body.update({k: v for k, v in (("ttl_s", ttl), ("expires_at", expires_at), ("reason", reason)) if v is not None})
     _show(output, lambda c: c.put(f"/v1/endpoints/{endpoint}/hints/{kind}", body), url, token, Renderer.one)
@@ -279,6 +289,36 @@ def endpoints_runs(
           url, token, lambda r, page: r.listing(page, RUN_COLUMNS, title="runs"))
 
 
+@endpoints_app.command("run")
+def endpoints_run(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    param: Annotated[list[str], typer.Option("--param", help="key=value (a string) for this run only; repeat for more.")] = [],
+    params_json: Annotated[str | None, typer.Option("--params-json", help="A JSON object of params; --param entries override it.")] = None,
+    url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table,
+) -> None:
+    """Run an endpoint now, outside its schedule (operator); prints the new run."""
+    params: dict[str, Any] = {}
+    if params_json is not None:
+        try:
+            params = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            _fail(f"--params-json: not JSON ({exc})", 2)
+        if not isinstance(params, dict):
+            _fail("--params-json: expected a JSON object", 2)
+    params.update(_pairs(param, "--param"))
+    _show(output, lambda c: c.post(f"/v1/endpoints/{endpoint}/run", {"params": params}), url, token, Renderer.one)
+
+
+@endpoints_app.command("health")
+def endpoints_health(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    window: Annotated[int, typer.Option("--window", min=1, max=500, help="How many of the newest finished runs to summarize.")] = 100,
+    url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table,
+) -> None:
+    """Show an endpoint's health: success rate, last success and failure, dead letters, next run and why."""
+    _show(output, lambda c: c.get(f"/v1/endpoints/{endpoint}/health", window=window), url, token, Renderer.health)
+
+
 # -- runs ---------------------------------------------------------------------------
 
 
@@ -309,3 +349,45 @@ def runs_list(
 def runs_get(run: Annotated[str, typer.Argument(help="The run's id.")], url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table) -> None:
     """Show one run, with its result or error."""
     _show(output, lambda c: c.get(f"/v1/runs/{run}"), url, token, Renderer.one)
+
+
+@runs_app.command("logs")
+def runs_logs(run: Annotated[str, typer.Argument(help="The run's id.")], url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table) -> None:
+    """Show the lines a run logged, oldest first."""
+    _show(output, lambda c: c.get(f"/v1/runs/{run}/logs"), url, token,
+          lambda r, page: r.listing(page, LOG_COLUMNS, title="log lines"))
+
+
+@runs_app.command("cancel")
+def runs_cancel(run: Annotated[str, typer.Argument(help="The run's id.")], url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table) -> None:
+    """Cancel a pending or running run (operator)."""
+    _show(output, lambda c: c.post(f"/v1/runs/{run}/cancel"), url, token, Renderer.one)
+
+
+@runs_app.command("dead-letters")
+def runs_dead_letters(
+    url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table,
+    job: Annotated[str | None, typer.Option(help="Only runs of this job (id or slug).")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Only runs of this endpoint (id).")] = None,
+    status: Annotated[str | None, typer.Option(help="failed, timed_out or expired.")] = None,
+    source: Annotated[str | None, typer.Option(help="What caused them, e.g. manual or retry.")] = None,
+    since: Annotated[str | None, typer.Option(help="Scheduled at or after this time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Scheduled before this time.")] = None,
+    limit: Limit = 50, cursor: CursorOption = None,
+) -> None:
+    """List runs that failed on their last attempt and wait for an operator, newest first."""
+
+    def call(c: ApiClient) -> Any:
+        job_id = c.job(job)["id"] if job else None
+        return c.get(
+            "/v1/dead-letters", job_id=job_id, endpoint_id=endpoint, status=status, source=source, since=since,
+            until=until, limit=limit, cursor=cursor,
+        )
+
+    _show(output, call, url, token, lambda r, page: r.listing(page, DEAD_LETTER_COLUMNS, title="dead letters"))
+
+
+@runs_app.command("retry")
+def runs_retry(run: Annotated[str, typer.Argument(help="The dead letter's run id.")], url: Url = DEFAULT_URL, token: Token = "", output: Format = Output.table) -> None:
+    """Retry a dead letter: a new run now, with a fresh attempt budget (operator); prints the new run."""
+    _show(output, lambda c: c.post(f"/v1/dead-letters/{run}/retry"), url, token, Renderer.one)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
 
@@ -70,6 +71,53 @@ RUN_COLUMNS: list[Column] = [
     ("SCHEDULED", lambda r: when(r["scheduled_at"])),
     ("DURATION", duration),
 ]
+DEAD_LETTER_COLUMNS: list[Column] = [
+    *RUN_COLUMNS[:4],
+    ("FINISHED", lambda r: when(r.get("finished_at"))),
+    ("ERROR", lambda r: r.get("error") or "-"),
+]
+LOG_COLUMNS: list[Column] = [
+    ("SEQ", lambda line: line["seq"]),
+    ("AT", lambda line: when(line["at"])),
+    ("LEVEL", lambda line: line["level"]),
+    ("MESSAGE", lambda line: line["message"]),
+]
+
+
+def _run_ref(ref: dict[str, Any] | None) -> str:
+    if not ref:
+        return "-"
+    error = f"  {ref['error']}" if ref.get("error") else ""
+    return f"{when(ref['at'])}  run {ref['run_id']}{error}"
+
+
+def health_rows(health: dict[str, Any]) -> list[tuple[str, str]]:
+    """An endpoint's health (GET /v1/endpoints/{id}/health) as label and text, for people."""
+    rate = health.get("success_rate")
+    succeeded = health["counts"]["succeeded"]
+    decided = health["finished"] - health["counts"]["canceled"]
+    success = "- (no run succeeded or failed)" if rate is None else f"{rate:.0%} ({succeeded} of {decided} that succeeded or failed)"
+    counts = ", ".join(f"{status} {count}" for status, count in health["counts"].items())
+    limit = health.get("auto_pause_after")
+    if health["paused"]:
+        paused = f"until {when(health['paused_until'])}" if health.get("paused_until") else "yes, until resumed"
+    else:
+        paused = "no"
+    dead = health["dead_letters"]
+    newest = health.get("last_dead_letter")
+    return [
+        ("endpoint", f"{health['endpoint_id']} ({health['status']})"),
+        ("window", f"the last {health['finished']} finished runs (at most {health['window']})"),
+        ("success rate", success),
+        ("counts", counts),
+        ("in flight", f"{health['pending']} pending, {health['running']} running"),
+        ("last success", _run_ref(health.get("last_success"))),
+        ("last failure", _run_ref(health.get("last_failure"))),
+        ("failures in a row", f"{health['failure_count']}" + (f" (pauses after {limit})" if limit else "")),
+        ("paused", paused),
+        ("next run", f"{when(health.get('next_run_at'))} ({health.get('next_run_source') or 'none planned'})"),
+        ("dead letters", f"{dead}, newest {newest['run_id']}: ostinato runs retry {newest['run_id']}" if dead and newest else "0"),
+    ]
 
 
 class Renderer:
@@ -92,7 +140,7 @@ class Renderer:
         for name, _ in columns:
             table.add_column(name, overflow="fold")
         for item in items:
-            table.add_row(*(str(value(item)) for _, value in columns))
+            table.add_row(*(Text(str(value(item))) for _, value in columns))  # text, never rich markup
         self.console.print(table)
         if page.get("next_cursor"):
             self.console.print(f"more: --cursor {page['next_cursor']}", style="dim")
@@ -106,7 +154,21 @@ class Renderer:
         table.add_column(overflow="fold")
         for key, value in item.items():
             shown = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-            table.add_row(key, "-" if value is None else shown)
+            table.add_row(key, Text("-" if value is None else shown))
+        self.console.print(table)
+
+    def health(self, health: dict[str, Any]) -> None:
+        if self.output == "json":
+            self.raw(health)
+            return
+        self.pairs(health_rows(health))
+
+    def pairs(self, rows: Sequence[tuple[str, str]]) -> None:
+        table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for label, text in rows:
+            table.add_row(label, Text(text))
         self.console.print(table)
 
     def raw(self, value: Any) -> None:

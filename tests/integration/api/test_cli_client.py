@@ -7,7 +7,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,22 @@ import uvicorn
 from typer.testing import CliRunner
 
 from adapters.memory import MemoryStore
-from api.bootstrap import bootstrap
+from api.bootstrap import Container, bootstrap
 from api.cli import app
 from api.http import create_app
 from api.settings import load_settings
+from domain.ids import new_id
+from domain.run_logs import LogLine
+from domain.runs import Run, RunSource
 from domain.tokens import Role
 from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispatcher
 
 
 class LiveServer:
-    def __init__(self, url: str, tokens: dict[str, str]) -> None:
+    def __init__(self, url: str, tokens: dict[str, str], container: Container) -> None:
         self.url = url
         self.tokens = tokens
+        self.container = container  # its memory store may be seeded from the test's thread
 
 
 @pytest.fixture
@@ -53,7 +58,7 @@ def server() -> Iterator[LiveServer]:
             raise RuntimeError("the API server did not start")
         time.sleep(0.01)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", tokens)
+        yield LiveServer(f"http://127.0.0.1:{port}", tokens, container)
     finally:
         uvicorn_server.should_exit = True
         thread.join(timeout=10)
@@ -178,3 +183,142 @@ def test_an_unreachable_server_is_named(ostinato, monkeypatch):
     result = ostinato("jobs", "list", "--url", f"http://127.0.0.1:{port}", expect=2)
 
     assert f"127.0.0.1:{port}" in result.stderr
+
+
+# -- the engine's controls -------------------------------------------------------------
+
+
+@pytest.fixture
+def endpoint(ostinato, tmp_path: Path) -> dict[str, Any]:
+    spec = tmp_path / "endpoint.json"
+    spec.write_text(json.dumps(HTTP_ENDPOINT))
+    return as_json(ostinato("endpoints", "create", "-f", str(spec), "-o", "json"))
+
+
+def seed(server: LiveServer, endpoint: dict[str, Any], *, dead: bool = False, logs: Sequence[tuple[str, str]] = ()) -> Run:
+    """Store a run of ``endpoint`` that failed (a dead letter when ``dead``), with log lines (level, message)."""
+    container = server.container
+
+    async def store() -> Run:
+        now = container.clock.now()
+        run = Run.scheduled(
+            tenant_id=TENANT, endpoint_id=endpoint["id"], job_id=None, source=RunSource.BASELINE_INTERVAL,
+            scheduled_at=now - timedelta(seconds=30), now=now, slot=f"test:{new_id()}",
+        ).start(at=now, worker="w-1").fail(at=now, error="HTTP 503 from billing")
+        if dead:
+            run = run.dead_letter()
+        async with container.uow() as uow:
+            await uow.runs.add(run)
+            await uow.run_logs.append([
+                LogLine(run_id=run.id, tenant_id=TENANT, seq=seq, at=now, level=level, message=message)
+                for seq, (level, message) in enumerate(logs, start=1)
+            ])
+            await uow.commit()
+        return run
+
+    return asyncio.run(store())
+
+
+def test_an_endpoint_is_run_now_with_params_and_its_health_shows_the_run(ostinato, endpoint):
+    run = as_json(ostinato(
+        "endpoints", "run", endpoint["id"], "--params-json", '{"full": true, "since": "2025-12-01"}',
+        "--param", "since=2026-01-01", "--param", "note=a=b", "-o", "json",
+    ))
+    health = as_json(ostinato("endpoints", "health", endpoint["id"], "-o", "json"))
+    table = ostinato("endpoints", "health", endpoint["id"]).stdout
+
+    assert (run["endpoint_id"], run["source"], run["status"]) == (endpoint["id"], "manual", "pending")
+    assert run["params"] == {"full": True, "since": "2026-01-01", "note": "a=b"}  # --param wins over --params-json
+    assert (health["pending"], health["finished"], health["success_rate"]) == (1, 0, None)
+    assert health["next_run_source"] == "baseline-interval"
+    assert "1 pending, 0 running" in table
+    assert "(baseline-interval)" in table
+
+
+def test_health_shows_the_last_failure_and_the_dead_letters_to_retry(ostinato, server, endpoint):
+    dead = seed(server, endpoint, dead=True)
+
+    table = ostinato("endpoints", "health", endpoint["id"], "--window", "10").stdout
+
+    assert "the last 1 finished runs (at most 10)" in table
+    assert "0% (0 of 1 that succeeded or failed)" in table
+    assert f"run {dead.id}  HTTP 503 from billing" in table
+    assert f"ostinato runs retry {dead.id}" in table
+
+
+def test_bad_run_params_are_refused_before_calling_the_server(ostinato, endpoint):
+    not_an_object = ostinato("endpoints", "run", endpoint["id"], "--params-json", "[1]", expect=2)
+    not_json = ostinato("endpoints", "run", endpoint["id"], "--params-json", "{full", expect=2)
+    not_a_pair = ostinato("endpoints", "run", endpoint["id"], "--param", "full", expect=2)
+
+    assert "expected a JSON object" in not_an_object.stderr
+    assert "not JSON" in not_json.stderr
+    assert "expected key=value" in not_a_pair.stderr
+    assert as_json(ostinato("runs", "list", "-o", "json"))["items"] == []
+
+
+def test_hints_are_set_and_cleared_one_kind_at_a_time(ostinato, endpoint):
+    interval = as_json(ostinato(
+        "endpoints", "hint", endpoint["id"], "--interval-s", "15", "--ttl-s", "600", "--reason", "backlog", "-o", "json",
+    ))
+    oneshot = as_json(ostinato(
+        "endpoints", "hint", endpoint["id"], "--oneshot-at", "2026-01-05T12:00:30Z", "--ttl-s", "600", "-o", "json",
+    ))
+    without_interval = as_json(ostinato("endpoints", "hint", endpoint["id"], "--clear", "interval", "-o", "json"))
+    without_either = as_json(ostinato("endpoints", "hint", endpoint["id"], "--clear", "oneshot", "-o", "json"))
+
+    assert (interval["hints"]["interval"]["interval_s"], interval["hints"]["interval"]["reason"]) == (15, "backlog")
+    assert oneshot["hints"]["oneshot"]["run_at"] == "2026-01-05T12:00:30Z"
+    assert oneshot["hints"]["interval"] is not None
+    assert without_interval["hints"]["interval"] is None
+    assert without_interval["hints"]["oneshot"]["run_at"] == "2026-01-05T12:00:30Z"
+    assert without_either["hints"] == {"interval": None, "oneshot": None}
+
+
+def test_clear_takes_a_kind_and_no_other_hint_option(ostinato, endpoint):
+    unknown = ostinato("endpoints", "hint", endpoint["id"], "--clear", "both", expect=2)
+    mixed = ostinato("endpoints", "hint", endpoint["id"], "--clear", "interval", "--interval-s", "15", expect=2)
+
+    assert "interval or oneshot" in unknown.stderr
+    assert "no other hint option" in mixed.stderr
+
+
+def test_a_run_is_canceled_once_and_a_second_cancel_is_refused(ostinato, endpoint):
+    run = as_json(ostinato("endpoints", "run", endpoint["id"], "-o", "json"))
+
+    canceled = as_json(ostinato("runs", "cancel", run["id"], "-o", "json"))
+    again = ostinato("runs", "cancel", run["id"], expect=1)
+
+    assert (canceled["id"], canceled["status"]) == (run["id"], "canceled")
+    assert "invalid_transition" in again.stderr
+    assert as_json(ostinato("runs", "get", run["id"], "-o", "json"))["status"] == "canceled"
+
+
+def test_a_runs_logs_are_shown_in_order_and_verbatim(ostinato, server, endpoint):
+    run = seed(server, endpoint, logs=[("info", "POST https://billing.example/sync"), ("error", "[red]HTTP 503[/red]")])
+
+    logs = as_json(ostinato("runs", "logs", run.id, "-o", "json"))
+    table = ostinato("runs", "logs", run.id).stdout
+    empty = ostinato("runs", "logs", seed(server, endpoint).id).stdout
+
+    assert [(line["seq"], line["level"], line["message"]) for line in logs["items"]] == [
+        (1, "info", "POST https://billing.example/sync"), (2, "error", "[red]HTTP 503[/red]"),
+    ]
+    assert "LEVEL" in table and "[red]HTTP 503[/red]" in table  # text, not rich markup
+    assert "no log lines" in empty
+
+
+def test_dead_letters_are_listed_and_retried(ostinato, server, endpoint):
+    seed(server, endpoint)  # failed, but not on its last attempt
+    dead = seed(server, endpoint, dead=True)
+
+    listed = as_json(ostinato("runs", "dead-letters", "--endpoint", endpoint["id"], "-o", "json"))
+    table = ostinato("runs", "dead-letters").stdout
+    retried = as_json(ostinato("runs", "retry", dead.id, "-o", "json"))
+    again = ostinato("runs", "retry", dead.id, expect=1)
+
+    assert [run["id"] for run in listed["items"]] == [dead.id]
+    assert dead.id in table and "HTTP 503 from billing" in table
+    assert (retried["source"], retried["status"], retried["retry_of"]) == ("retry", "pending", dead.id)
+    assert "invalid_transition" in again.stderr
+    assert "no dead letters" in ostinato("runs", "dead-letters").stdout

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from attrs import frozen
 
@@ -37,6 +37,10 @@ from services.audit import Actor
 
 MIN_CONFIGURED_SECRET = 24
 TOUCH_EVERY = timedelta(minutes=1)
+REMEMBER_FOR = timedelta(seconds=5)
+"""How long a process trusts a token it has checked before reading it again (revocation delay
+for other processes; the process that revokes forgets at once)."""
+REMEMBER_AT_MOST = 10_000
 
 
 @frozen(kw_only=True)
@@ -115,11 +119,16 @@ class TokensService:
         clock: Clock,
         configured: Sequence[ConfiguredToken] = (),
         touch_every: timedelta = TOUCH_EVERY,
+        remember_for: timedelta = REMEMBER_FOR,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._configured = tuple(configured)
         self._touch_every = touch_every
+        self._remember_for = remember_for
+        # digest -> (principal, until): spares each request a database read; revoking through
+        # this service forgets at once, other processes within ``remember_for``
+        self._recent: dict[str, tuple[Principal, datetime]] = {}
 
     async def create(self, tenant_id: TenantId, *, role: Role | str, name: str = "") -> IssuedToken:
         """Issue a token for ``tenant_id``; the result carries the secret, which is not stored."""
@@ -140,6 +149,9 @@ class TokensService:
         if configured is not None:
             return Principal(token_id=configured.id, tenant_id=configured.tenant_id, role=configured.role, name="configured")
         now = self._clock.now()
+        remembered = self._recent.get(digest)
+        if remembered is not None and remembered[1] > now:
+            return remembered[0]
         async with self._uow() as uow:
             try:
                 token = await uow.tokens.get_by_hash(digest)
@@ -150,7 +162,12 @@ class TokensService:
             if token.last_used_at is None or now - token.last_used_at >= self._touch_every:
                 await uow.tokens.update(token.used(at=now))
                 await uow.commit()
-        return Principal(token_id=token.id, tenant_id=token.tenant_id, role=token.role, name=token.name)
+        principal = Principal(token_id=token.id, tenant_id=token.tenant_id, role=token.role, name=token.name)
+        if self._remember_for > timedelta(0):
+            if len(self._recent) >= REMEMBER_AT_MOST:
+                self._recent.clear()
+            self._recent[digest] = (principal, now + self._remember_for)
+        return principal
 
     def _configured_match(self, digest: str) -> ConfiguredToken | None:
         found = None
@@ -173,6 +190,7 @@ class TokensService:
         async with self._uow() as uow:
             token = await uow.tokens.get(token_id, tenant_id=tenant_id)
             revoked = token.revoke(at=self._clock.now())
+            self._recent = {d: entry for d, entry in self._recent.items() if entry[0].token_id != token.id}
             if revoked is not token:
                 await uow.tokens.update(revoked)
                 await uow.commit()

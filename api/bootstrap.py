@@ -85,6 +85,8 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     transport = overrides.pop("transport", None)
     dispatcher: Dispatcher | None = overrides.pop("dispatcher", None)
     wakeups = overrides.pop("wakeups", None)
+    if wakeups is None and settings.database_kind == "postgresql":
+        wakeups = _wakeups(settings)
     if dispatcher is None:
         transport = transport or make_transport(settings)
         dispatcher = transport.dispatcher
@@ -129,6 +131,13 @@ def _executors(settings: Settings) -> ExecutorRegistry:
 
     load_modules(settings.handler_module_list)
     return Executors.default()
+
+
+def _wakeups(settings: Settings) -> Any:
+    """The LISTEN/NOTIFY wake-ups of a scheduler on PostgreSQL; connects only when a scheduler loop runs it."""
+    from adapters.postgres import PostgresWakeups
+
+    return PostgresWakeups(settings.database_url)
 
 
 def _storage(settings: Settings) -> tuple[UnitOfWorkFactory, Callable[[], Awaitable[None]] | None]:

@@ -27,6 +27,10 @@ from services.audit import AuditService, audit_trail
 from services.tokens import TokensService, parse_configured_tokens
 
 
+HEARTBEAT_MAX_S = 5.0
+"""Longest interval between a worker's heartbeats, in seconds."""
+
+
 @define
 class Container:
     """Everything a driving adapter needs, built once per process."""
@@ -63,7 +67,11 @@ class Container:
         if self.executors is None:
             self.executors = _executors(self.settings)
             self.closers.append(self.executors.aclose)
-        return ExecutionService(uow=self.uow, clock=self.clock, executors=self.executors, dispatcher=self.dispatcher)
+        # beats well inside the timeout after which the reconciler takes the worker for dead
+        heartbeat = timedelta(seconds=min(HEARTBEAT_MAX_S, self.settings.heartbeat_timeout_s / 3))
+        return ExecutionService(
+            uow=self.uow, clock=self.clock, executors=self.executors, dispatcher=self.dispatcher, heartbeat=heartbeat
+        )
 
     async def close(self) -> None:
         """Release connections (engine pools) in reverse order of creation."""

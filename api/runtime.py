@@ -18,7 +18,6 @@ from services.outcomes import OutcomeRecorder
 
 log = logging.getLogger("ostinato")
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 RECONCILE_EVERY_S = 5.0
 ERROR_BACKOFF_MAX_S = 10.0
 
@@ -33,6 +32,9 @@ class SchedulerLoop:
         self._service = container.scheduler(owner)
         self._wake = wake or asyncio.Event()
         self._recorder = OutcomeRecorder()
+        self._heartbeat_timeout = timedelta(seconds=container.settings.heartbeat_timeout_s)
+        # often enough that a dead worker's run is expired soon after its heartbeats stop
+        self._reconcile_every_s = min(RECONCILE_EVERY_S, container.settings.heartbeat_timeout_s / 2)
         self.ticks = 0
 
     @property
@@ -56,9 +58,9 @@ class SchedulerLoop:
             try:
                 report = await self._service.tick()
                 self.ticks += 1
-                if time.monotonic() - last_reconcile >= RECONCILE_EVERY_S:
+                if time.monotonic() - last_reconcile >= self._reconcile_every_s:
                     last_reconcile = time.monotonic()
-                    result = await self._service.reconcile(heartbeat_timeout=HEARTBEAT_TIMEOUT, recorder=self._recorder)
+                    result = await self._service.reconcile(heartbeat_timeout=self._heartbeat_timeout, recorder=self._recorder)
                     if result.expired:
                         log.warning("reconciler expired %d runs whose worker died (%d retried)", result.expired, result.retried)
                 sleep = report.sleep_s

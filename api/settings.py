@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     scheduler_batch: int = Field(default=500, ge=1, le=10_000, description="Endpoints claimed per scheduler batch")
     scheduler_lease_s: float = Field(default=30.0, gt=0, description="Seconds a claim holds an endpoint")
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
+    heartbeat_timeout_s: float = Field(
+        default=30.0, ge=0.5, le=3600,
+        description="Seconds without a heartbeat after which a running run's worker is taken for dead and the run "
+        "expired; workers beat every third of it (at most every 5 s); set the same value on schedulers and workers",
+    )
     api_tokens: SecretStr = Field(
         default=SecretStr(""),
         description="Optional API tokens held only in the process: tenant:role:secret, comma-separated",

@@ -97,9 +97,16 @@ class SchedulerService:
             await uow.commit()
         self._fresh = False
         if due:
-            await self._dispatcher.dispatch(
-                [DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due]
-            )
+            try:
+                await self._dispatcher.dispatch(
+                    [DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due]
+                )
+            except Exception:
+                # The runs are recorded as dispatched, but their messages may not have left (and a
+                # broker that went away may have lost earlier ones): the next tick sends every due
+                # pending run again, instead of waiting out ``redispatch_after``.
+                self._fresh = True
+                raise
         if full:
             sleep = 0.0
         else:

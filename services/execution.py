@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from attrs import frozen
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from domain.errors import InfrastructureError
 from domain.execution import DispatchItem, Dispatcher, Executable, ExecutorRegistry, Outcome
@@ -41,7 +41,7 @@ class ExecutionService:
         dispatcher: Dispatcher,
         recorder: OutcomeRecorder | None = None,
         heartbeat: timedelta = timedelta(seconds=5),
-        finish_attempts: int = 5,
+        finish_within: timedelta = timedelta(seconds=60),
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -49,7 +49,7 @@ class ExecutionService:
         self._dispatcher = dispatcher
         self._recorder = recorder or OutcomeRecorder()
         self._heartbeat = heartbeat
-        self._finish_attempts = finish_attempts
+        self._finish_within = finish_within
 
     async def execute(self, run_ids: Sequence[RunId], *, worker: str) -> list[Run]:
         """Execute the pending runs among ``run_ids``; return them as recorded (final states)."""
@@ -106,7 +106,9 @@ class ExecutionService:
     async def _finish(self, started: Sequence[Run], results: dict[RunId, _Result | None], *, worker: str) -> list[Run]:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(InfrastructureError),
-            stop=stop_after_attempt(self._finish_attempts),
+            # the database may be restarting: keep the result in hand for a while rather than
+            # let the reconciler expire (and rerun) a run that finished
+            stop=stop_after_delay(self._finish_within.total_seconds()),
             wait=wait_exponential(multiplier=0.2, max=5),
             reraise=True,
         ):

@@ -5,6 +5,24 @@ Every adapter of a port passes the same contract suite (``tests/contract``).
 ``tenant_id`` of ``None`` is the system's view across tenants (scheduler,
 workers); the API always passes the caller's tenant, so another tenant's
 rows answer ``NotFound``.
+
+Lock order, for every writer (PostgreSQL row locks; SQLite and memory take one
+write lock per transaction, so the order only matters there):
+
+1. endpoints, in id order;
+2. runs, in id order;
+3. workflow runs, in id order — a workflow run's row guards its steps: every
+   writer of a run's steps holds the run's row, so the steps need no lock of
+   their own;
+4. a tenant's event sequence (taken by :meth:`EventRepository.append`), last,
+   in tenant order, held until commit.
+
+A transaction never waits for an endpoint or a run while it holds a workflow
+run, nor for anything while it holds an event sequence: the job runs a
+workflow cancels are canceled after its transaction commits, in one of their
+own. The engine (a worker recording outcomes, the reconciler expiring runs)
+locks endpoints and runs first and then advances their workflow runs in the
+same transaction, so this order cannot deadlock with it.
 """
 
 from __future__ import annotations
@@ -16,13 +34,16 @@ from typing import Protocol, Self
 
 from domain.audit import AuditEntry, AuditQuery
 from domain.endpoints import JobEndpoint
+from domain.events import Event
 from domain.ids import EndpointId, JobId, RunId, TenantId
 from domain.jobs import Job
 from domain.pagination import Page, PageRequest
-from domain.queries import EndpointQuery, JobQuery, RunQuery
+from domain.queries import EndpointQuery, EventQuery, JobQuery, RunQuery, WorkflowQuery
 from domain.run_logs import LogLine
 from domain.runs import Run
 from domain.tokens import ApiToken, TokenId
+from domain.workflow_triggers import CronTrigger
+from domain.workflows import Workflow, WorkflowId, WorkflowRun, WorkflowRunId, WorkflowRunStep
 
 
 class Clock(Protocol):
@@ -178,6 +199,104 @@ class AuditRepository(Protocol):
         """A page of the tenant's entries matching ``query``, newest ``at`` first."""
 
 
+class WorkflowRepository(Protocol):
+    """Workflows and their versions. A version never changes once stored, except the workflow's
+    ``status`` (and ``updated_at``), which is the workflow's and reads the same in every version.
+    The repository also keeps the scheduling state of the newest version's triggers
+    (:class:`~domain.workflow_triggers.CronTrigger` for cron ones)."""
+
+    async def add(self, workflow: Workflow) -> None:
+        """Store version 1 of a new workflow, or the next version of a stored one (its triggers
+        replace the previous version's; a cron trigger that stays keeps its ``next_fire_at``,
+        a new one fires first at its slot after ``workflow.updated_at``). Raises
+        ``AlreadyExists`` when the tenant already has the slug (version 1) or the version is
+        taken (a concurrent revision), ``NotFound`` when version ``n - 1`` is not stored."""
+
+    async def get(self, slug: str, *, tenant_id: TenantId, version: int | None = None) -> Workflow:
+        """The tenant's workflow ``slug`` at its newest version, or at ``version``; raises ``NotFound``."""
+
+    async def get_by_id(
+        self, workflow_id: WorkflowId, *, version: int | None = None, tenant_id: TenantId | None = None
+    ) -> Workflow:
+        """Workflow ``workflow_id`` at its newest version, or at ``version``; raises ``NotFound``."""
+
+    async def list(self, tenant_id: TenantId, query: WorkflowQuery) -> Page[Workflow]:
+        """A page of the tenant's workflows at their newest versions, newest ``created_at`` first;
+        archived ones only when ``query.status`` asks for them."""
+
+    async def update(self, workflow: Workflow) -> None:
+        """Store the ``status`` and ``updated_at`` of the workflow's newest version (the
+        definition never changes in place: :meth:`add` a version). An archived workflow's
+        triggers stop: none is returned by :meth:`with_event_trigger` or :meth:`due_cron`.
+        Raises ``NotFound``, or ``Conflict`` when ``workflow`` is not the newest version."""
+
+    async def with_event_trigger(self, tenant_id: TenantId, topic: str) -> Sequence[Workflow]:
+        """The tenant's active workflows (newest versions) with an event trigger naming ``topic``
+        (see :func:`domain.events.topic_matches`), oldest first."""
+
+    async def due_cron(self, now: datetime, limit: int, *, lease: timedelta, owner: str) -> Sequence[CronTrigger]:
+        """Lease up to ``limit`` cron triggers of active workflows whose ``next_fire_at <= now``
+        and whose lease (if any) has ended, to ``owner`` until ``now + lease``; earliest first.
+        Concurrent claimers never receive the same trigger while its lease lasts."""
+
+    async def fire_cron(self, trigger: CronTrigger, *, next_fire_at: datetime) -> bool:
+        """Move ``trigger`` from its slot (``trigger.next_fire_at``) to ``next_fire_at`` and end
+        its lease, if its slot is still that one; True when it moved. Only the transaction that
+        moves it may start the slot's run: this is what makes a slot fire once."""
+
+    async def next_cron_at(self) -> datetime | None:
+        """The earliest ``next_fire_at`` of a cron trigger of an active workflow, if any."""
+
+
+class WorkflowRunRepository(Protocol):
+    async def add(self, run: WorkflowRun) -> None:
+        """Store a new run; raises ``AlreadyExists`` when its id is taken."""
+
+    async def get(
+        self, run_id: WorkflowRunId, *, tenant_id: TenantId | None, for_update: bool = False
+    ) -> WorkflowRun:
+        """The run; raises ``NotFound``. ``for_update`` locks its row until the unit of work ends
+        (and with it, by convention, its steps)."""
+
+    async def get_many(
+        self, run_ids: Sequence[WorkflowRunId], *, for_update: bool = False
+    ) -> dict[WorkflowRunId, WorkflowRun]:
+        """The runs among ``run_ids`` that exist, by id (any tenant); ``for_update`` locks them in id order."""
+
+    async def update(self, run: WorkflowRun) -> None:
+        """Replace the stored run; raises ``NotFound``."""
+
+    async def list(self, tenant_id: TenantId, workflow_id: WorkflowId, page: PageRequest) -> Page[WorkflowRun]:
+        """A page of the workflow's runs (every version), newest ``created_at`` first."""
+
+
+class WorkflowStepRepository(Protocol):
+    """The steps of workflow runs: one :class:`~domain.workflows.WorkflowRunStep` per step and run."""
+
+    async def add_many(self, steps: Sequence[WorkflowRunStep]) -> None:
+        """Store new step states; raises ``AlreadyExists`` when a run already has one of the steps,
+        ``NotFound`` when their run is not stored."""
+
+    async def list_for_run(self, run_id: WorkflowRunId, *, for_update: bool = False) -> Sequence[WorkflowRunStep]:
+        """The run's steps, by step key (empty for an unknown run). The run's row guards them:
+        writers lock the run (``WorkflowRunRepository.get(for_update=True)``) first;
+        ``for_update`` also locks the step rows."""
+
+    async def update_many(self, steps: Sequence[WorkflowRunStep]) -> None:
+        """Replace stored step states in one batch; raises ``NotFound`` for one not stored."""
+
+
+class EventRepository(Protocol):
+    async def append(self, events: Sequence[Event]) -> Sequence[Event]:
+        """Store ``events`` (their ``seq`` is ignored) and return them numbered: each tenant's
+        next sequence numbers, in the order given. The tenant's sequence stays locked until
+        the unit of work ends, so numbers follow commit order and have no gaps; append last
+        in a transaction (see the lock order above). Raises ``AlreadyExists`` on a taken id."""
+
+    async def list(self, tenant_id: TenantId, query: EventQuery) -> Page[Event]:
+        """A page of the tenant's events in ``seq`` order (see :class:`~domain.queries.EventQuery`)."""
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories. Leaving the block without
     :meth:`commit` rolls back, so an error anywhere stores nothing."""
@@ -188,6 +307,10 @@ class UnitOfWork(Protocol):
     run_logs: RunLogRepository
     tokens: TokenRepository
     audit: AuditRepository
+    workflows: WorkflowRepository
+    workflow_runs: WorkflowRunRepository
+    workflow_steps: WorkflowStepRepository
+    events: EventRepository
 
     async def __aenter__(self) -> Self: ...
 

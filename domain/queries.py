@@ -12,6 +12,7 @@ from domain.jobs import JobStatus
 from domain.pagination import PageRequest
 from domain.runs import RunSource, RunStatus
 from domain.validation import aware
+from domain.workflows import WorkflowStatus
 
 
 @frozen(kw_only=True)
@@ -45,4 +46,29 @@ class RunQuery:
     since: datetime | None = field(default=None, validator=aware)
     until: datetime | None = field(default=None, validator=aware)
     dead_lettered: bool | None = None
+    page: PageRequest = field(factory=PageRequest)
+
+
+@frozen(kw_only=True)
+class WorkflowQuery:
+    """Workflows at their newest version, newest first; archived ones appear only when asked for by status."""
+
+    status: WorkflowStatus | None = None
+    page: PageRequest = field(factory=PageRequest)
+
+
+def _check_after_seq(instance: object, attribute: object, value: int | None) -> None:
+    from domain.errors import ValidationFailed
+
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValidationFailed.field("after_seq", "must be a whole number, 0 or more")
+
+
+@frozen(kw_only=True)
+class EventQuery:
+    """Events in the order they were recorded (``seq`` ascending), only those after ``after_seq``
+    when given, only ``topic`` when given; the page's cursor continues after its last event."""
+
+    topic: str | None = None
+    after_seq: int | None = field(default=None, validator=_check_after_seq)
     page: PageRequest = field(factory=PageRequest)

@@ -578,6 +578,15 @@ class WorkflowRunStep:
         """ready -> running in job run ``job_run_id``."""
         return self._move(StepStatus.RUNNING, job_run_id=job_run_id, started_at=self.started_at or at)
 
+    def rerun(self, *, job_run_id: RunId, attempt: int) -> WorkflowRunStep:
+        """running -> running in another job run: the engine retried the step's job run under
+        the step's retry policy (``attempt`` is the retry's)."""
+        if self.status is not StepStatus.RUNNING:
+            raise InvalidTransition(
+                f"step {self.step_key} of run {self.workflow_run_id}: {self.status}; only a running step is retried"
+            )
+        return evolve(self, job_run_id=job_run_id, attempt=attempt)
+
     def succeed(self, *, at: datetime, output: Any = None) -> WorkflowRunStep:
         return self._move(StepStatus.SUCCEEDED, output=output, error=None, finished_at=at)
 

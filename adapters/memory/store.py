@@ -12,12 +12,15 @@ from attrs import define, field, fields
 
 from domain.audit import AuditEntry, AuditId
 from domain.endpoints import JobEndpoint
-from domain.ids import EndpointId, JobId, RunId
+from domain.events import Event, EventId
+from domain.ids import EndpointId, JobId, RunId, TenantId
 from domain.jobs import Job
 from domain.pagination import Cursor, Page, PageRequest
 from domain.run_logs import LogLine
 from domain.runs import Run
 from domain.tokens import ApiToken, TokenId
+from domain.workflow_triggers import CronTrigger
+from domain.workflows import Workflow, WorkflowId, WorkflowRun, WorkflowRunId, WorkflowRunStep
 
 if TYPE_CHECKING:
     from adapters.memory.unit_of_work import MemoryUnitOfWork
@@ -35,6 +38,13 @@ class MemoryStore:
     run_logs: dict[tuple[RunId, int], LogLine] = field(factory=dict)
     tokens: dict[TokenId, ApiToken] = field(factory=dict)
     audit: dict[AuditId, AuditEntry] = field(factory=dict)
+    workflow_versions: dict[tuple[WorkflowId, int], Workflow] = field(factory=dict)
+    workflow_heads: dict[WorkflowId, Workflow] = field(factory=dict)
+    cron_triggers: dict[str, CronTrigger] = field(factory=dict)
+    workflow_runs: dict[WorkflowRunId, WorkflowRun] = field(factory=dict)
+    workflow_steps: dict[tuple[WorkflowRunId, str], WorkflowRunStep] = field(factory=dict)
+    events: dict[EventId, Event] = field(factory=dict)
+    event_seqs: dict[TenantId, int] = field(factory=dict)
     lock: threading.Lock = field(factory=threading.Lock)
 
     async def acquire(self) -> None:

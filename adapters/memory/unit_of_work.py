@@ -7,11 +7,14 @@ from typing import Self
 
 from adapters.memory.audit import MemoryAuditRepository
 from adapters.memory.endpoints import MemoryEndpointRepository
+from adapters.memory.events import MemoryEventRepository
 from adapters.memory.jobs import MemoryJobRepository
 from adapters.memory.run_logs import MemoryRunLogRepository
 from adapters.memory.runs import MemoryRunRepository
 from adapters.memory.store import MemoryStore
 from adapters.memory.tokens import MemoryTokenRepository
+from adapters.memory.workflow_runs import MemoryWorkflowRunRepository, MemoryWorkflowStepRepository
+from adapters.memory.workflows import MemoryWorkflowRepository
 
 
 class MemoryUnitOfWork:
@@ -26,6 +29,10 @@ class MemoryUnitOfWork:
         self.run_logs = MemoryRunLogRepository(store)
         self.tokens = MemoryTokenRepository(store)
         self.audit = MemoryAuditRepository(store)
+        self.workflows = MemoryWorkflowRepository(store)
+        self.workflow_runs = MemoryWorkflowRunRepository(store)
+        self.workflow_steps = MemoryWorkflowStepRepository(store)
+        self.events = MemoryEventRepository(store)
 
     async def __aenter__(self) -> Self:
         await self._store.acquire()

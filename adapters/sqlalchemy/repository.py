@@ -51,6 +51,20 @@ class Repository:
         with translated(unique=unique, foreign_key=foreign_key):
             return await self._uow.connection.execute(statement)
 
+    async def _execute_many(
+        self,
+        statement: Executable,
+        rows: Sequence[dict[str, Any]],
+        *,
+        unique: Callable[[], Exception] | None = None,
+        foreign_key: Callable[[], Exception] | None = None,
+    ) -> None:
+        """Run ``statement`` once per row of ``rows`` (executemany, batched by the driver)."""
+        if not rows:
+            return
+        with translated(unique=unique, foreign_key=foreign_key):
+            await self._uow.connection.execute(statement, list(rows))
+
     def _insert_new(self, table: Table, values: dict[str, Any]) -> Executable:
         """An INSERT that stores nothing on a unique conflict (returning no row) instead of failing.
 

@@ -1,7 +1,9 @@
 """The schema, as SQLAlchemy Core tables; ``migrations/`` creates it, a test checks they agree.
 
 Jobs, endpoints and runs; each run's log lines; API tokens (hashes only);
-the append-only audit trail.
+the append-only audit trail; workflows (one row each, and one row per
+version), their triggers' scheduling state, workflow runs and their steps;
+events, numbered per tenant.
 
 Conventions: ids are UUID text, enumerations are their string values,
 durations are float seconds (columns ending ``_s``), timestamps are UTC
@@ -15,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -248,4 +251,111 @@ audit_entries = Table(
     Column("at", UtcDateTime, nullable=False),
     Index("ix_audit_entries_tenant_id_at_id", "tenant_id", "at", "id"),
     Index("ix_audit_entries_tenant_id_target_kind_target_id", "tenant_id", "target_kind", "target_id"),
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("slug", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),  # the newest version
+    Column("status", String(STATUS), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "slug"),
+    Index("ix_workflows_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
+)
+
+# one row per version, never changed once written; steps and triggers in the public vocabulary
+workflow_versions = Table(
+    "workflow_versions",
+    metadata,
+    Column("workflow_id", String(ID), ForeignKey("workflows.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("planner", String(STATUS), nullable=False),
+    Column("steps", _json(), nullable=False),
+    Column("triggers", _json(), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# the newest version's triggers of active workflows: event topics to look up, cron slots to fire
+workflow_triggers = Table(
+    "workflow_triggers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("workflow_id", String(ID), ForeignKey("workflows.id"), nullable=False),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("kind", String(STATUS), nullable=False),
+    Column("topic", String(200)),
+    Column("cron", String(200)),
+    Column("timezone", String(64)),
+    Column("next_fire_at", UtcDateTime),
+    Column("claimed_by", String(WORKER)),
+    Column("lease_expires_at", UtcDateTime),
+    Index("ix_workflow_triggers_workflow_id", "workflow_id"),
+    Index("ix_workflow_triggers_tenant_id_topic", "tenant_id", "topic", **_where("kind = 'event'")),
+    Index("ix_workflow_triggers_next_fire_at", "next_fire_at", **_where("kind = 'cron'")),
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("workflow_id", String(ID), ForeignKey("workflows.id"), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("trigger", String(STATUS), nullable=False),
+    Column("input", _json(), nullable=False),
+    Column("plan", _json()),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("error", Text),
+    Index("ix_workflow_runs_workflow_id_created_at_id", "workflow_id", "created_at", "id"),
+    Index("ix_workflow_runs_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
+)
+
+workflow_run_steps = Table(
+    "workflow_run_steps",
+    metadata,
+    Column("workflow_run_id", String(ID), ForeignKey("workflow_runs.id"), primary_key=True),
+    Column("step_key", String(NAME), primary_key=True),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("status", String(STATUS), nullable=False),
+    Column("remaining", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("job_run_id", String(ID)),
+    Column("input", _json()),
+    Column("output", _json()),
+    Column("error", Text),
+    Column("skip_cause", String(STATUS)),
+    Column("not_before", UtcDateTime),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("payload", _json(), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "seq"),
+    Index("ix_events_tenant_id_topic_seq", "tenant_id", "topic", "seq"),
+)
+
+# each tenant's last event number; its row is locked from an append until commit
+event_sequences = Table(
+    "event_sequences",
+    metadata,
+    Column("tenant_id", String(TENANT), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
 )

@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.sqlalchemy.audit import SqlAlchemyAuditRepository
 from adapters.sqlalchemy.endpoints import SqlAlchemyEndpointRepository
 from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.events import SqlAlchemyEventRepository
 from adapters.sqlalchemy.jobs import SqlAlchemyJobRepository
 from adapters.sqlalchemy.run_logs import SqlAlchemyRunLogRepository
 from adapters.sqlalchemy.runs import SqlAlchemyRunRepository
 from adapters.sqlalchemy.tokens import SqlAlchemyTokenRepository
+from adapters.sqlalchemy.workflow_runs import SqlAlchemyWorkflowRunRepository, SqlAlchemyWorkflowStepRepository
+from adapters.sqlalchemy.workflows import SqlAlchemyWorkflowRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -33,6 +36,10 @@ class SqlAlchemyUnitOfWork:
         self.run_logs = SqlAlchemyRunLogRepository(self)
         self.tokens = SqlAlchemyTokenRepository(self)
         self.audit = SqlAlchemyAuditRepository(self)
+        self.workflows = SqlAlchemyWorkflowRepository(self)
+        self.workflow_runs = SqlAlchemyWorkflowRunRepository(self)
+        self.workflow_steps = SqlAlchemyWorkflowStepRepository(self)
+        self.events = SqlAlchemyEventRepository(self)
 
     @property
     def connection(self) -> AsyncConnection:

@@ -16,13 +16,19 @@ import os
 import socket
 from datetime import timedelta
 
-from api.settings import Settings, load_settings
+from api.settings import Settings, SettingsError, load_settings
 from domain.clock import SystemClock
 from domain.execution import Dispatcher, ExecutorRegistry
+from domain.planning import DeterministicPlanner, Planner
 from domain.ports import Clock, UnitOfWorkFactory
 from services import EndpointsService, JobsService, RunsService
+from services.events import EventsService
 from services.execution import ExecutionService
+from services.orchestrator import Orchestrator
+from services.outcomes import OutcomeRecorder
 from services.scheduler import SchedulerService
+from services.triggers import WorkflowTriggersService
+from services.workflows import WorkflowsService
 from services.audit import AuditService, audit_trail
 from services.tokens import TokensService, parse_configured_tokens
 
@@ -43,6 +49,9 @@ class Container:
     runs: RunsService
     tokens: TokensService
     audit: AuditService
+    workflows: WorkflowsService
+    events: EventsService
+    recorder: OutcomeRecorder
     dispatcher: Dispatcher
     transport: Any = None
     executors: ExecutorRegistry | None = None
@@ -62,6 +71,13 @@ class Container:
             max_sleep=timedelta(seconds=s.scheduler_max_sleep_s),
         )
 
+    def triggers(self, owner: str | None = None) -> WorkflowTriggersService:
+        """The workflows' cron triggers, fired by a scheduler loop claiming as ``owner``."""
+        return WorkflowTriggersService(
+            uow=self.uow, clock=self.clock, workflows=self.workflows, owner=owner or process_identity("scheduler"),
+            lease=timedelta(seconds=max(60.0, self.settings.scheduler_lease_s)),
+        )
+
     def execution(self) -> ExecutionService:
         """The worker's service; builds the executors on first use."""
         if self.executors is None:
@@ -70,7 +86,8 @@ class Container:
         # beats well inside the timeout after which the reconciler takes the worker for dead
         heartbeat = timedelta(seconds=min(HEARTBEAT_MAX_S, self.settings.heartbeat_timeout_s / 3))
         return ExecutionService(
-            uow=self.uow, clock=self.clock, executors=self.executors, dispatcher=self.dispatcher, heartbeat=heartbeat
+            uow=self.uow, clock=self.clock, executors=self.executors, dispatcher=self.dispatcher, heartbeat=heartbeat,
+            recorder=self.recorder,
         )
 
     async def close(self) -> None:
@@ -92,6 +109,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     executors: ExecutorRegistry | None = overrides.pop("executors", None)
     transport = overrides.pop("transport", None)
     dispatcher: Dispatcher | None = overrides.pop("dispatcher", None)
+    planner: Planner | None = overrides.pop("planner", None)
     wakeups = overrides.pop("wakeups", None)
     if wakeups is None and settings.database_kind == "postgresql":
         wakeups = _wakeups(settings)
@@ -102,17 +120,26 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         raise TypeError(f"unknown overrides: {', '.join(sorted(overrides))}")
     # The services the API calls write the pending audit entry in the same transaction as the change.
     audited = audit_trail(uow, clock)
+    # Workers and reconcilers advance workflow runs in the transaction that records their steps' outcomes.
+    recorder = OutcomeRecorder(listener=Orchestrator(uow=uow, clock=clock))
+    workflows = WorkflowsService(
+        uow=audited, clock=clock, dispatcher=dispatcher, planner=planner or _planner(settings),
+        orchestrator=Orchestrator(uow=audited, clock=clock),
+    )
     return Container(
         settings=settings,
         clock=clock,
         uow=uow,
         jobs=JobsService(uow=audited, clock=clock),
         endpoints=EndpointsService(uow=audited, clock=clock),
-        runs=RunsService(uow=audited, clock=clock, dispatcher=dispatcher),
+        runs=RunsService(uow=audited, clock=clock, dispatcher=dispatcher, recorder=recorder),
         tokens=TokensService(
             uow=audited, clock=clock, configured=parse_configured_tokens(settings.api_tokens.get_secret_value())
         ),
         audit=AuditService(uow=uow, clock=clock),
+        workflows=workflows,
+        events=EventsService(uow=audited, clock=clock, workflows=workflows),
+        recorder=recorder,
         dispatcher=dispatcher,
         transport=transport,
         executors=executors,
@@ -139,6 +166,17 @@ def _executors(settings: Settings) -> ExecutorRegistry:
 
     load_modules(settings.handler_module_list)
     return Executors.default()
+
+
+def _planner(settings: Settings) -> Planner:
+    """The planner of ``planner: ai`` workflows: the deterministic one unless ``OSTINATO_PLANNER=openai``."""
+    if settings.planner != "openai":
+        return DeterministicPlanner()
+    if settings.openai_api_key is None:
+        raise SettingsError("OPENAI_API_KEY: is required when OSTINATO_PLANNER is openai")
+    from adapters.openai import from_settings
+
+    return from_settings(settings.openai_api_key.get_secret_value(), settings.openai_base_url, settings.openai_model)
 
 
 def _wakeups(settings: Settings) -> Any:

@@ -14,7 +14,6 @@ from dramatiq.asyncio import get_event_loop_thread
 from api.bootstrap import Container, bootstrap, process_identity
 from api.settings import Settings
 from services.execution import ExecutionService
-from services.outcomes import OutcomeRecorder
 
 log = logging.getLogger("ostinato")
 
@@ -30,8 +29,9 @@ class SchedulerLoop:
     def __init__(self, container: Container, *, owner: str | None = None, wake: asyncio.Event | None = None) -> None:
         self._container = container
         self._service = container.scheduler(owner)
+        self._triggers = container.triggers(owner)
         self._wake = wake or asyncio.Event()
-        self._recorder = OutcomeRecorder()
+        self._recorder = container.recorder
         self._heartbeat_timeout = timedelta(seconds=container.settings.heartbeat_timeout_s)
         # often enough that a dead worker's run is expired soon after its heartbeats stop
         self._reconcile_every_s = min(RECONCILE_EVERY_S, container.settings.heartbeat_timeout_s / 2)
@@ -57,6 +57,7 @@ class SchedulerLoop:
         while not stop.is_set():
             try:
                 report = await self._service.tick()
+                cron = await self._triggers.tick()
                 self.ticks += 1
                 if time.monotonic() - last_reconcile >= self._reconcile_every_s:
                     last_reconcile = time.monotonic()
@@ -64,6 +65,8 @@ class SchedulerLoop:
                     if result.expired:
                         log.warning("reconciler expired %d runs whose worker died (%d retried)", result.expired, result.retried)
                 sleep = report.sleep_s
+                if cron.next_at is not None:  # a workflow's cron slot may come before the next endpoint
+                    sleep = min(sleep, max(0.0, (cron.next_at - self._container.clock.now()).total_seconds()))
                 if failures:
                     log.info("scheduler recovered after %d failed ticks", failures)
                 failures = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.errors import OstinatoError
@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     planner: Literal["deterministic", "openai"] = "deterministic"
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="The key of the OpenAI-compatible server (OPENAI_API_KEY, no prefix); needed when planner is openai",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=8, ge=1, le=256)

@@ -69,7 +69,10 @@ class PendingAudit:
 _pending: ContextVar[PendingAudit | None] = ContextVar("ostinato_pending_audit", default=None)
 
 # repository attribute -> the target kind its entities are (for a create's target id)
-_TRACKED = {"jobs": "job", "endpoints": "endpoint", "runs": "run", "tokens": "token"}
+_TRACKED = {
+    "jobs": "job", "endpoints": "endpoint", "runs": "run", "tokens": "token",
+    "workflows": "workflow", "workflow_runs": "workflow_run", "events": "event",
+}
 
 
 class AuditService:
@@ -193,6 +196,16 @@ class _TrackingRepository:
 
     async def add(self, entity: Any) -> None:
         await self._inner.add(entity)
+        self._name(entity)
+
+    async def append(self, entities: Any) -> Any:
+        """An append-only repository's ``append`` (events): the first entity names the target."""
+        stored = await self._inner.append(entities)
+        if stored:
+            self._name(stored[0])
+        return stored
+
+    def _name(self, entity: Any) -> None:
         pending = _pending.get()
         if pending is not None and pending.target_id is None and pending.target_kind == self._kind:
             pending.target_id = str(entity.id)

@@ -22,7 +22,7 @@ from domain.ids import RunId
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.run_logs import LOG_LINES_PER_RUN, LogLevel, LogLine
 from domain.runs import Run, RunStatus
-from services.outcomes import Finished, OutcomeRecorder, endpoint_ids
+from services.outcomes import Finished, OutcomeRecorder, Settled, endpoint_ids
 
 
 @frozen
@@ -113,14 +113,15 @@ class ExecutionService:
             reraise=True,
         ):
             with attempt:
-                recorded, follow_ups = await self._record(started, results, worker=worker)
+                settled, follow_ups = await self._record(started, results, worker=worker)
         if follow_ups:
             await self._dispatcher.dispatch(follow_ups)
-        return recorded
+        await self._recorder.after_commit(settled)
+        return settled.final
 
     async def _record(
         self, started: Sequence[Run], results: dict[RunId, _Result | None], *, worker: str
-    ) -> tuple[list[Run], list[DispatchItem]]:
+    ) -> tuple[Settled, list[DispatchItem]]:
         now = self._clock.now()
         async with self._uow() as uow:
             # endpoints before runs, as every writer locks them: no deadlock with a concurrent start
@@ -137,13 +138,15 @@ class ExecutionService:
                     LogLine(run_id=run.id, tenant_id=run.tenant_id, seq=i, at=at, level=level, message=msg)
                     for i, (at, level, msg) in enumerate(result.logs, start=1)
                 )
-            settled = await self._recorder.settle(uow, finished, now=now, locked=endpoints)
             if lines:
                 await uow.run_logs.append(lines)
-            follow_ups = await _next_exclusive(uow, settled.final, now)
+            # the runs each finished exclusive run frees, marked before settling: settling (with a
+            # workflow listener) takes the tenant's event sequence, after which nothing waits
+            follow_ups = await _next_exclusive(uow, [item.run for item in finished], now)
             await uow.runs.mark_dispatched([item.run_id for item in follow_ups], at=now)
+            settled = await self._recorder.settle(uow, finished, now=now, locked=endpoints)
             await uow.commit()
-        return settled.final, follow_ups
+        return settled, [*settled.follow_ups, *follow_ups]
 
 
 def _executable(run: Run, endpoints: dict) -> Executable | None:

@@ -1,6 +1,8 @@
-"""What happens after a run ends: retries with backoff, dead letters, failure counts, auto-pause.
+"""What happens after a run ends: retries with backoff, dead letters, failure counts, auto-pause,
+and (through an optional :class:`StepListener`) the workflow steps the runs executed.
 
-Shared by the workers (a run finished) and the reconciler (a run's worker died).
+Shared by the workers (a run finished), the reconciler (a run's worker died)
+and an operator's cancel.
 """
 
 from __future__ import annotations
@@ -8,11 +10,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Protocol
 
-from attrs import frozen
+from attrs import field, frozen
 
 from domain.endpoints import EndpointStatus, JobEndpoint
-from domain.ids import EndpointId
+from domain.execution import DispatchItem
+from domain.ids import EndpointId, RunId
 from domain.ports import UnitOfWork
 from domain.retry import RetryPolicy
 from domain.runs import Run, RunSource, RunStatus
@@ -28,10 +32,38 @@ class Finished:
 
 @frozen
 class Settled:
-    """Finished runs as stored, and the retries created for them."""
+    """Finished runs as stored, the retries created for them, and what a listener asks for after
+    the commit: runs to dispatch (workflow steps now ready; already marked dispatched) and runs
+    to cancel (:meth:`OutcomeRecorder.after_commit`)."""
 
     final: list[Run]
     retries: list[Run]
+    follow_ups: list[DispatchItem] = field(factory=list)
+    cancel: list[RunId] = field(factory=list)
+
+
+class ListenerReport(Protocol):
+    dispatch: Sequence[DispatchItem]
+    cancel: Sequence[RunId]
+    abandoned: frozenset[RunId]
+
+
+class StepListener(Protocol):
+    """Told, in the transaction that stores them, which runs ended (the workflow orchestrator).
+
+    ``runs_settled`` sees the final runs and the retries about to be created
+    for some of them, before either is stored; it may store runs of its own
+    (marked dispatched: they are dispatched after the commit), and names the
+    runs whose retries nobody waits for any more (``abandoned``: not created).
+    It must lock nothing the caller's lock order puts before the runs it was
+    given (see :mod:`domain.ports`). ``cancel_runs`` cancels, after the commit,
+    the runs its report asked to cancel."""
+
+    async def runs_settled(
+        self, uow: UnitOfWork, final: Sequence[Run], retries: Sequence[Run], *, now: datetime
+    ) -> ListenerReport: ...
+
+    async def cancel_runs(self, run_ids: Sequence[RunId]) -> None: ...
 
 
 class OutcomeRecorder:
@@ -44,8 +76,19 @@ class OutcomeRecorder:
     a success resets the count.
     """
 
-    def __init__(self, *, rand: Callable[[], float] = random.random) -> None:
+    def __init__(self, *, rand: Callable[[], float] = random.random, listener: StepListener | None = None) -> None:
         self._rand = rand
+        self._listener = listener
+
+    @property
+    def listener(self) -> StepListener | None:
+        return self._listener
+
+    async def after_commit(self, settled: Settled) -> None:
+        """Cancel the runs ``settled`` asks to cancel (a halted workflow's running steps), in a
+        transaction of their own; call it after the settling transaction commits."""
+        if settled.cancel and self._listener is not None:
+            await self._listener.cancel_runs(settled.cancel)
 
     async def record(
         self, uow: UnitOfWork, finished: Sequence[Finished | Run], *, now: datetime,
@@ -88,11 +131,20 @@ class OutcomeRecorder:
             final.append(run.dead_letter())
             if endpoint is not None:
                 changed[endpoint.id] = endpoint.record_failure(now=now)
+        follow_ups: list[DispatchItem] = []
+        cancel: list[RunId] = []
+        if self._listener is not None:
+            # before the writes below, which touch only rows this transaction holds already:
+            # the listener's event sequence lock is the last one taken
+            report = await self._listener.runs_settled(uow, final, retries, now=now)
+            if report.abandoned:
+                retries = [retry for retry in retries if retry.retry_of not in report.abandoned]
+            follow_ups, cancel = list(report.dispatch), list(report.cancel)
         await uow.runs.update_many(final)
         stored = await uow.runs.add_new(retries)
         if changed:
             await uow.endpoints.update_many(list(changed.values()))
-        return Settled(final=final, retries=list(stored))
+        return Settled(final=final, retries=list(stored), follow_ups=follow_ups, cancel=cancel)
 
     def _retry_of(self, run: Run, policy: RetryPolicy, now: datetime) -> Run:
         delay = policy.delay(run.attempt, rand=self._rand())

@@ -15,16 +15,21 @@ from domain.ports import Clock, UnitOfWorkFactory
 from domain.queries import RunQuery
 from domain.run_logs import LogLine
 from domain.runs import Run, RunSource, RunStatus
+from services.outcomes import OutcomeRecorder
 
 HEALTH_SCAN_LIMIT = 1000
 """The most runs :meth:`RunsService.health` reads to find the window's finished runs."""
 
 
 class RunsService:
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, dispatcher: Dispatcher | None = None,
+        recorder: OutcomeRecorder | None = None,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._dispatcher = dispatcher
+        self._recorder = recorder
 
     async def list(self, tenant_id: TenantId, query: RunQuery | None = None) -> Page[Run]:
         """A page of the tenant's runs, newest ``scheduled_at`` first."""
@@ -62,13 +67,23 @@ class RunsService:
         return run
 
     async def cancel(self, tenant_id: TenantId, run_id: RunId, *, reason: str = "canceled by an operator") -> Run:
-        """Cancel a pending or running run; a running one is stopped at its worker's next heartbeat."""
+        """Cancel a pending or running run; a running one is stopped at its worker's next heartbeat.
+        A workflow step's job run fails its step (whose ``on_failure`` applies) in the same transaction."""
+        settled = None
         async with self._uow() as uow:
             run = (await uow.runs.get(run_id, tenant_id=tenant_id, for_update=True)).cancel(
                 at=self._clock.now(), reason=reason
             )
-            await uow.runs.update(run)
+            if run.workflow_run_id is not None and self._recorder is not None:
+                # no endpoint is locked (none changes for a canceled run): the lock order holds
+                settled = await self._recorder.settle(uow, [run], now=self._clock.now(), locked={})
+            else:
+                await uow.runs.update(run)
             await uow.commit()
+        if settled is not None and self._recorder is not None:
+            if settled.follow_ups and self._dispatcher is not None:
+                await self._dispatcher.dispatch(settled.follow_ups)
+            await self._recorder.after_commit(settled)
         return run
 
     async def dead_letters(self, tenant_id: TenantId, query: RunQuery | None = None) -> Page[Run]:

@@ -135,9 +135,12 @@ class SchedulerService:
                 run.expire(at=now) for run in locked.values()
                 if run.status is RunStatus.RUNNING and (run.heartbeat_at or run.started_at or run.created_at) < cutoff
             ]
-            retried = await recorder.record(uow, expired, now=now, locked=endpoints)
+            settled = await recorder.settle(uow, expired, now=now, locked=endpoints)
             await uow.commit()
-        return ReconcileReport(expired=len(expired), retried=len(retried))
+        if settled.follow_ups:  # workflow steps the expiries made ready
+            await self._dispatcher.dispatch(settled.follow_ups)
+        await recorder.after_commit(settled)
+        return ReconcileReport(expired=len(expired), retried=len(settled.retries))
 
 
 async def _priorities(uow, runs: Sequence[Run], known: dict) -> dict:

@@ -14,10 +14,13 @@ from api.http.bodies import decode_strictly
 from api.http.controllers.audit import AuditController
 from api.http.controllers.dead_letters import DeadLettersController
 from api.http.controllers.endpoints import EndpointsController
+from api.http.controllers.events import EventsController
 from api.http.controllers.health import HealthController
 from api.http.controllers.jobs import JobsController
 from api.http.controllers.runs import RunsController
 from api.http.controllers.tokens import TokensController
+from api.http.controllers.workflow_runs import WorkflowRunsController
+from api.http.controllers.workflows import WorkflowsController
 from api.http.errors import error_response
 from api.http.openapi import SECURITY, DocumentedStructs, openapi_config
 from api.http.params import provide_page
@@ -31,6 +34,9 @@ V1_CONTROLLERS: list[type[Any]] = [
     EndpointsController,
     RunsController,
     DeadLettersController,
+    WorkflowsController,
+    WorkflowRunsController,
+    EventsController,
     AuditController,
     TokensController,
 ]
@@ -40,8 +46,8 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
     """The HTTP API over ``container``'s services.
 
     Services are injected by name (``jobs``, ``endpoints``, ``runs``, ``tokens``,
-    ``audit``); the caller as ``principal`` and the page of a list route as
-    ``page``. The app does not own the container: whoever built it closes it.
+    ``audit``, ``workflows``, ``events``); the caller as ``principal`` and the page of a
+    list route as ``page``. The app does not own the container: whoever built it closes it.
     """
     v1 = Router(
         path="/v1",
@@ -63,6 +69,8 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
             "runs": _value(container.runs),
             "tokens": _value(container.tokens),
             "audit": _value(container.audit),
+            "workflows": _value(container.workflows),
+            "events": _value(container.events),
             "readiness_checks": _value(checks),
         },
         exception_handlers={Exception: error_response},

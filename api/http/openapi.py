@@ -59,7 +59,8 @@ def openapi_config(version: str) -> OpenAPIConfig:
         title="Ostinato",
         version=version,
         description=(
-            "Jobs and endpoints on schedules, and a record of every run. Every route under /v1 needs "
+            "Jobs and endpoints on schedules, workflows of steps, and a record of every run and event. "
+            "Every route under /v1 needs "
             "`Authorization: Bearer <token>`; a token belongs to one tenant and has a role "
             "(viewer, operator or admin). Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`."
         ),
@@ -77,6 +78,8 @@ def openapi_config(version: str) -> OpenAPIConfig:
             Tag(name="jobs", description="Named groups of endpoints."),
             Tag(name="endpoints", description="Things to run on a schedule, with bounds and hints."),
             Tag(name="runs", description="The record of every execution attempt."),
+            Tag(name="workflows", description="Versioned DAGs of steps, their plans and their runs."),
+            Tag(name="events", description="Published events; a topic may start workflows."),
             Tag(name="audit", description="Who changed what, and when."),
             Tag(name="tokens", description="API tokens of the caller's tenant (admin)."),
             Tag(name="health", description="Liveness and readiness probes (no token needed)."),

@@ -23,6 +23,8 @@ JobIdPath = Annotated[str, PathParameter(description="The job's id.")]
 EndpointIdPath = Annotated[str, PathParameter(description="The endpoint's id.")]
 RunIdPath = Annotated[str, PathParameter(description="The run's id.")]
 TokenIdPath = Annotated[str, PathParameter(description="The token's id.")]
+WorkflowSlugPath = Annotated[str, PathParameter(description="The workflow's slug.")]
+WorkflowRunIdPath = Annotated[str, PathParameter(description="The workflow run's id.")]
 
 
 def timestamp_query(description: str) -> Any:

@@ -7,6 +7,7 @@ fails under ``CI=true`` (tests/services.py).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import partial
@@ -131,6 +132,31 @@ HTTP_ENDPOINT = {
     "min_interval_s": 10,
     "max_interval_s": 3600,
 }
+
+
+WORKFLOW: dict[str, Any] = {
+    "slug": "nightly-billing",
+    "name": "Nightly billing",
+    "description": "Bill every customer for yesterday's usage, then tell finance.",
+    "steps": [
+        {"key": "fetch", "description": "download yesterday's usage",
+         "target": {"kind": "python", "handler": "billing.fetch"},
+         "inputs": {"customer": "$.trigger.customer_id", "day": "yesterday"},
+         "retry": {"max_attempts": 3, "backoff_s": 5, "backoff_max_s": 60, "jitter": True}, "timeout_s": 120},
+        {"key": "bill", "description": "compute the bills", "target": {"kind": "python", "handler": "billing.compute"},
+         "depends_on": ["fetch"], "when": "steps.fetch.output.count > 0",
+         "inputs": {"usage": "$.steps.fetch.output.items"}, "on_failure": "skip"},
+        {"key": "notify", "description": "post a summary to finance",
+         "target": {"kind": "http", "method": "POST", "url": "https://hooks.example.com/finance"},
+         "depends_on": ["bill"], "on_failure": "continue"},
+    ],
+    "triggers": [{"kind": "event", "topic": "usage.imported"}, {"kind": "manual"}],
+}
+
+
+def workflow_definition(**changes: Any) -> dict[str, Any]:
+    """:data:`WORKFLOW` with top-level fields replaced (a deep copy: tests may change it)."""
+    return {**copy.deepcopy(WORKFLOW), **changes}
 
 
 def seed_run(

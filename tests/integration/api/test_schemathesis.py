@@ -30,7 +30,7 @@ from api.http import create_app
 from api.settings import load_settings
 from domain.runs import Run, RunSource
 from domain.tokens import Role
-from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispatcher
+from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispatcher, workflow_definition
 
 MAX_EXAMPLES = 20
 
@@ -49,18 +49,21 @@ async def _seed() -> dict[str, str]:
     async with _container.uow() as uow:
         await uow.runs.add(run)
         await uow.commit()
-    return {"secret": admin.secret, "job_id": job.id, "endpoint_id": endpoint.id, "run_id": run.id, "token_id": spare.token.id}
+    workflow = await _container.workflows.create(TENANT, workflow_definition())
+    workflow_run = await _container.workflows.start(TENANT, workflow.slug, {"customer_id": "c-1"})
+    return {
+        "secret": admin.secret, "job_id": job.id, "endpoint_id": endpoint.id, "run_id": run.id,
+        "token_id": spare.token.id, "slug": workflow.slug, "workflow_run_id": workflow_run.id,
+    }
 
 
 _seeded = asyncio.run(_seed())
+_PATH_IDS = ("job_id", "endpoint_id", "run_id", "token_id", "slug", "workflow_run_id")
 _config = SchemathesisConfig.from_dict(
     {
         "auth": {"openapi": {"bearer": {"bearer": _seeded["secret"]}}},
-        "dictionaries": {name: {"values": [_seeded[name]]} for name in ("job_id", "endpoint_id", "run_id", "token_id")},
-        "parameters": {
-            f"path.{name}": {"dictionary": name, "probability": 0.5}
-            for name in ("job_id", "endpoint_id", "run_id", "token_id")
-        },
+        "dictionaries": {name: {"values": [_seeded[name]]} for name in _PATH_IDS},
+        "parameters": {f"path.{name}": {"dictionary": name, "probability": 0.5} for name in _PATH_IDS},
     }
 )
 schema = schemathesis.openapi.from_asgi("/schema/openapi.json", create_app(_container), config=_config)

@@ -121,8 +121,10 @@ def tokens_create(
 
 def _register_client_commands() -> None:
     from api.client.commands import register
+    from api.client.workflows import register as register_workflows
 
     register(app)
+    register_workflows(app)
 
 
 _register_client_commands()

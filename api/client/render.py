@@ -84,6 +84,91 @@ LOG_COLUMNS: list[Column] = [
 ]
 
 
+WORKFLOW_COLUMNS: list[Column] = [
+    ("SLUG", lambda w: w["slug"]),
+    ("NAME", lambda w: w["name"]),
+    ("VERSION", lambda w: w["version"]),
+    ("STATUS", lambda w: w["status"]),
+    ("PLANNER", lambda w: w["planner"]),
+    ("STEPS", lambda w: len(w["steps"])),
+    ("TRIGGERS", lambda w: triggers(w)),
+    ("UPDATED", lambda w: when(w["updated_at"])),
+]
+WORKFLOW_RUN_COLUMNS: list[Column] = [
+    ("ID", lambda r: r["id"]),
+    ("VERSION", lambda r: r["workflow_version"]),
+    ("STATUS", lambda r: r["status"]),
+    ("TRIGGER", lambda r: r["trigger"]),
+    ("CREATED", lambda r: when(r["created_at"])),
+    ("DURATION", lambda r: seconds(r.get("duration_s"))),
+    ("ERROR", lambda r: r.get("error") or "-"),
+]
+STEP_COLUMNS: list[Column] = [
+    ("STEP", lambda s: s["key"]),
+    ("TARGET", lambda s: target(s["target"])),
+    ("DEPENDS ON", lambda s: ", ".join(s["depends_on"]) or "-"),
+    ("WHEN", lambda s: s.get("when") or "-"),
+    ("ON FAILURE", lambda s: s["on_failure"]),
+]
+STEP_STATE_COLUMNS: list[Column] = [
+    ("STEP", lambda s: s["step_key"]),
+    ("STATUS", lambda s: s["status"] + (f" ({s['skip_cause']})" if s.get("skip_cause") else "")),
+    ("ATTEMPT", lambda s: s["attempt"]),
+    ("STARTED", lambda s: when(s.get("started_at"))),
+    ("DURATION", lambda s: seconds(s.get("duration_s"))),
+    ("OUTPUT / ERROR", lambda s: s["error"] if s.get("error") else compact(s.get("output"))),
+]
+EVENT_COLUMNS: list[Column] = [
+    ("SEQ", lambda e: e["seq"]),
+    ("TOPIC", lambda e: e["topic"]),
+    ("AT", lambda e: when(e["at"])),
+    ("PAYLOAD", lambda e: compact(e["payload"])),
+    ("ID", lambda e: e["id"]),
+]
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} s"
+
+
+def compact(value: Any) -> str:
+    """JSON on one line; ``-`` for null."""
+    return "-" if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def target(spec: dict[str, Any]) -> str:
+    kind = spec.get("kind")
+    if kind == "endpoint":
+        return f"endpoint {spec['endpoint_id']}"
+    if kind == "http":
+        return f"{spec['method']} {spec['url']}"
+    if kind == "python":
+        return f"python {spec['handler']}"
+    return str(kind)
+
+
+def triggers(workflow: dict[str, Any]) -> str:
+    shown = []
+    for trigger in workflow.get("triggers") or []:
+        if trigger["kind"] == "cron":
+            shown.append(f"cron {trigger['cron']} ({trigger.get('timezone') or 'UTC'})")
+        elif trigger["kind"] == "event":
+            shown.append(f"event {trigger['topic']}")
+        else:
+            shown.append("manual")
+    return ", ".join(shown) or "-"
+
+
+def plan_rows(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """A plan (stages, rationale, planner, fallback_reason) as label and text, for people."""
+    rows = [(f"stage {index}", ", ".join(stage)) for index, stage in enumerate(plan["stages"], start=1)]
+    rows.append(("planner", plan["planner"]))
+    rows.append(("rationale", plan.get("rationale") or "-"))
+    if plan.get("fallback_reason"):
+        rows.append(("fallback", plan["fallback_reason"]))
+    return rows
+
+
 def _run_ref(ref: dict[str, Any] | None) -> str:
     if not ref:
         return "-"
@@ -136,12 +221,7 @@ class Renderer:
         if not items:
             self.console.print(f"no {title}")
             return
-        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for name, _ in columns:
-            table.add_column(name, overflow="fold")
-        for item in items:
-            table.add_row(*(Text(str(value(item))) for _, value in columns))  # text, never rich markup
-        self.console.print(table)
+        self.table(items, columns)
         if page.get("next_cursor"):
             self.console.print(f"more: --cursor {page['next_cursor']}", style="dim")
 
@@ -162,6 +242,63 @@ class Renderer:
             self.raw(health)
             return
         self.pairs(health_rows(health))
+
+    def workflow(self, workflow: dict[str, Any]) -> None:
+        """A workflow version: its fields, then a table of its steps."""
+        if self.output == "json":
+            self.raw(workflow)
+            return
+        self.pairs([
+            ("slug", workflow["slug"]),
+            ("name", workflow["name"]),
+            ("id", workflow["id"]),
+            ("version", str(workflow["version"])),
+            ("status", workflow["status"]),
+            ("planner", workflow["planner"]),
+            ("triggers", triggers(workflow)),
+            ("description", workflow.get("description") or "-"),
+            ("updated", when(workflow["updated_at"])),
+        ])
+        self.console.print()
+        self.table(workflow["steps"], STEP_COLUMNS)
+
+    def plan(self, plan: dict[str, Any]) -> None:
+        if self.output == "json":
+            self.raw(plan)
+            return
+        self.pairs(plan_rows(plan))
+
+    def workflow_run(self, run: dict[str, Any]) -> None:
+        """A workflow run: its fields, the plan it follows, then its steps when the answer has them."""
+        if self.output == "json":
+            self.raw(run)
+            return
+        plan = run.get("plan")
+        self.pairs([
+            ("id", run["id"]),
+            ("workflow", f"{run['workflow_id']} (version {run['workflow_version']})"),
+            ("status", run["status"]),
+            ("trigger", run["trigger"]),
+            ("input", compact(run.get("input"))),
+            ("plan", " -> ".join(", ".join(stage) for stage in plan["stages"]) if plan else "-"),
+            ("planner", (plan["planner"] + (f" (fallback: {plan['fallback_reason']})" if plan.get("fallback_reason") else "")) if plan else "-"),
+            ("created", when(run["created_at"])),
+            ("started", when(run.get("started_at"))),
+            ("finished", when(run.get("finished_at"))),
+            ("duration", seconds(run.get("duration_s"))),
+            ("error", run.get("error") or "-"),
+        ])
+        if "steps" in run:
+            self.console.print()
+            self.table(run["steps"], STEP_STATE_COLUMNS)
+
+    def table(self, items: Sequence[dict[str, Any]], columns: Sequence[Column]) -> None:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for name, _ in columns:
+            table.add_column(name, overflow="fold")
+        for item in items:
+            table.add_row(*(Text(str(value(item))) for _, value in columns))  # text, never rich markup
+        self.console.print(table)
 
     def pairs(self, rows: Sequence[tuple[str, str]]) -> None:
         table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)

@@ -1,4 +1,4 @@
-"""``ostinato jobs|endpoints|runs``: the CLI client against a live server (uvicorn on a free port)."""
+"""``ostinato jobs|endpoints|runs|workflows|workflow-runs|events``: the CLI client against a live server (uvicorn on a free port)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from domain.ids import new_id
 from domain.run_logs import LogLine
 from domain.runs import Run, RunSource
 from domain.tokens import Role
-from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispatcher
+from tests.integration.api.conftest import HTTP_ENDPOINT, TENANT, RecordingDispatcher, workflow_definition
 
 
 class LiveServer:
@@ -322,3 +322,154 @@ def test_dead_letters_are_listed_and_retried(ostinato, server, endpoint):
     assert (retried["source"], retried["status"], retried["retry_of"]) == ("retry", "pending", dead.id)
     assert "invalid_transition" in again.stderr
     assert "no dead letters" in ostinato("runs", "dead-letters").stdout
+
+
+# -- workflows, workflow runs and events ----------------------------------------------------
+
+
+@pytest.fixture
+def workflow_file(tmp_path: Path) -> Path:
+    path = tmp_path / "workflow.json"
+    path.write_text(json.dumps(workflow_definition()))
+    return path
+
+
+def test_a_workflow_is_created_from_a_file_listed_and_shown(ostinato, workflow_file):
+    created = as_json(ostinato("workflows", "create", str(workflow_file), "-o", "json"))
+    listed = as_json(ostinato("workflows", "list", "-o", "json"))
+    shown = as_json(ostinato("workflows", "show", "nightly-billing", "-o", "json"))
+    table = ostinato("workflows", "list").stdout
+    detail = ostinato("workflows", "show", "nightly-billing").stdout
+
+    assert (created["slug"], created["version"]) == ("nightly-billing", 1)
+    assert [w["slug"] for w in listed["items"]] == ["nightly-billing"]
+    assert shown == created
+    assert "SLUG" in table and "nightly-billing" in table and "event usage.imported, manual" in table
+    assert "DEPENDS ON" in detail and "python billing.compute" in detail and "steps.fetch.output.count > 0" in detail
+
+
+def test_a_bad_workflow_definition_prints_each_path_and_exits_1(ostinato, tmp_path: Path):
+    steps = workflow_definition()["steps"]
+    steps[2]["depends_on"] = ["bil"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(workflow_definition(steps=steps)))
+
+    result = ostinato("workflows", "create", str(path), expect=1)
+
+    assert "validation_failed" in result.stderr
+    assert "steps[2].depends_on[0]: unknown step 'bil'" in result.stderr
+    assert as_json(ostinato("workflows", "list", "-o", "json"))["items"] == []
+
+
+def test_a_missing_definition_file_is_named(ostinato, tmp_path: Path):
+    result = ostinato("workflows", "create", str(tmp_path / "nope.json"), expect=2)
+
+    assert "nope.json" in result.stderr
+
+
+def test_an_update_makes_the_next_version_and_show_reads_an_older_one(ostinato, workflow_file, tmp_path: Path):
+    ostinato("workflows", "create", str(workflow_file))
+    path = tmp_path / "v2.json"
+    path.write_text(json.dumps(workflow_definition(name="Nightly billing v2")))
+
+    updated = as_json(ostinato("workflows", "update", "nightly-billing", str(path), "-o", "json"))
+    first = as_json(ostinato("workflows", "show", "nightly-billing", "--version", "1", "-o", "json"))
+
+    assert (updated["version"], updated["name"]) == (2, "Nightly billing v2")
+    assert (first["version"], first["name"]) == (1, "Nightly billing")
+
+
+def test_the_plan_is_previewed_as_stages(ostinato, workflow_file):
+    ostinato("workflows", "create", str(workflow_file))
+
+    plan = as_json(ostinato("workflows", "plan", "nightly-billing", "-o", "json"))
+    table = ostinato("workflows", "plan", "nightly-billing").stdout
+
+    assert plan["stages"] == [["fetch"], ["bill"], ["notify"]]
+    assert plan["planner"] == "deterministic"
+    assert "stage 1" in table and "stage 3" in table and "notify" in table
+
+
+def test_a_workflow_is_run_with_input_and_the_run_shown_listed_and_canceled(ostinato, workflow_file):
+    ostinato("workflows", "create", str(workflow_file))
+
+    run = as_json(ostinato(
+        "workflows", "run", "nightly-billing", "--input-json", '{"customer_id": "c-1", "full": true}',
+        "--input", "customer_id=c-2", "-o", "json",
+    ))
+    runs = as_json(ostinato("workflows", "runs", "nightly-billing", "-o", "json"))
+    shown = as_json(ostinato("workflow-runs", "show", run["id"], "-o", "json"))
+    same = as_json(ostinato("workflows", "run-show", run["id"], "-o", "json"))
+    table = ostinato("workflow-runs", "show", run["id"]).stdout
+    steps = ostinato("workflow-runs", "steps", run["id"]).stdout
+    canceled = as_json(ostinato("workflow-runs", "cancel", run["id"], "-o", "json"))
+    again = ostinato("workflow-runs", "cancel", run["id"], expect=1)
+
+    assert run["input"] == {"customer_id": "c-2", "full": True}  # --input wins over --input-json
+    assert (run["trigger"], run["workflow_version"]) == ("manual", 1)
+    assert [r["id"] for r in runs["items"]] == [run["id"]]
+    assert [s["step_key"] for s in shown["steps"]] == ["fetch", "bill", "notify"]
+    assert same == shown
+    assert "STEP" in table and "fetch" in table and "version 1" in table
+    assert "ATTEMPT" in steps and "notify" in steps
+    assert (canceled["id"], canceled["status"]) == (run["id"], "canceled")
+    assert "invalid_transition" in again.stderr
+    assert "canceled" in ostinato("workflows", "runs", "nightly-billing").stdout
+
+
+def test_bad_run_input_is_refused_before_calling_the_server(ostinato, workflow_file):
+    ostinato("workflows", "create", str(workflow_file))
+
+    not_an_object = ostinato("workflows", "run", "nightly-billing", "--input-json", "[1]", expect=2)
+    not_a_pair = ostinato("workflows", "run", "nightly-billing", "--input", "customer", expect=2)
+
+    assert "expected a JSON object" in not_an_object.stderr
+    assert "expected key=value" in not_a_pair.stderr
+    assert as_json(ostinato("workflows", "runs", "nightly-billing", "-o", "json"))["items"] == []
+
+
+def test_a_workflow_is_archived_and_then_refuses_to_run(ostinato, workflow_file):
+    ostinato("workflows", "create", str(workflow_file))
+
+    archived = as_json(ostinato("workflows", "archive", "nightly-billing", "-o", "json"))
+    refused = ostinato("workflows", "run", "nightly-billing", expect=1)
+
+    assert archived["status"] == "archived"
+    assert "invalid_transition" in refused.stderr
+    assert "no workflows" in ostinato("workflows", "list").stdout
+    assert [w["slug"] for w in as_json(ostinato("workflows", "list", "--status", "archived", "-o", "json"))["items"]] == [
+        "nightly-billing"
+    ]
+
+
+def test_an_event_is_published_listed_and_starts_the_workflow_listening_to_it(ostinato, workflow_file):
+    ostinato("workflows", "create", str(workflow_file))
+
+    event = as_json(ostinato(
+        "events", "publish", "usage.imported", "--payload-json", '{"customer_id": "c-7"}', "-o", "json",
+    ))
+    other = as_json(ostinato("events", "publish", "invoices.imported", "--payload", "count=3", "-o", "json"))
+    listed = as_json(ostinato("events", "list", "-o", "json"))
+    on_topic = as_json(ostinato("events", "list", "--topic", "invoices.imported", "-o", "json"))
+    after = as_json(ostinato("events", "list", "--after-seq", str(other["seq"] - 1), "-o", "json"))
+    table = ostinato("events", "list").stdout
+    runs = as_json(ostinato("workflows", "runs", "nightly-billing", "-o", "json"))
+
+    assert (event["seq"], event["topic"], event["payload"]) == (1, "usage.imported", {"customer_id": "c-7"})
+    assert other["seq"] > event["seq"]  # the run it started recorded events of its own in between
+    assert other["payload"] == {"count": "3"}
+    seqs = [e["seq"] for e in listed["items"]]
+    assert seqs == sorted(seqs) and {event["id"], other["id"]} <= {e["id"] for e in listed["items"]}
+    assert [e["id"] for e in on_topic["items"]] == [other["id"]]
+    assert [e["id"] for e in after["items"]] == [other["id"]]
+    assert "TOPIC" in table and "usage.imported" in table and '{"customer_id":"c-7"}' in table
+    assert [(r["trigger"], r["input"]) for r in runs["items"]] == [("event", {"customer_id": "c-7"})]
+
+
+def test_a_viewer_may_read_workflows_but_not_run_them_or_publish(ostinato, server, workflow_file, monkeypatch):
+    ostinato("workflows", "create", str(workflow_file))
+    monkeypatch.setenv("OSTINATO_TOKEN", server.tokens["viewer"])
+
+    assert as_json(ostinato("workflows", "show", "nightly-billing", "-o", "json"))["slug"] == "nightly-billing"
+    assert "forbidden" in ostinato("workflows", "run", "nightly-billing", expect=1).stderr
+    assert "forbidden" in ostinato("events", "publish", "usage.imported", expect=1).stderr

@@ -245,7 +245,9 @@ class WorkflowRepository(Protocol):
         moves it may start the slot's run: this is what makes a slot fire once."""
 
     async def next_cron_at(self) -> datetime | None:
-        """The earliest ``next_fire_at`` of a cron trigger of an active workflow, if any."""
+        """When the next cron trigger of an active workflow may be claimed, if any: its
+        ``next_fire_at``, or the end of its lease when that is later (a scheduler that
+        claimed it and died), so a scheduler never spins on a slot it cannot take."""
 
 
 class WorkflowRunRepository(Protocol):

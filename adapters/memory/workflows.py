@@ -141,4 +141,10 @@ class MemoryWorkflowRepository:
         return True
 
     async def next_cron_at(self) -> datetime | None:
-        return min((t.next_fire_at for t in self._store.cron_triggers.values()), default=None)
+        return min(
+            (
+                max(t.next_fire_at, t.lease_expires_at) if t.lease_expires_at is not None else t.next_fire_at
+                for t in self._store.cron_triggers.values()
+            ),
+            default=None,
+        )

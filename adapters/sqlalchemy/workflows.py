@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, insert, or_, select, update
+from sqlalchemy import Row, Select, case, delete, func, insert, or_, select, update
 
 from adapters.sqlalchemy.repository import Repository
 from adapters.sqlalchemy.tables import workflow_triggers as trigger_table
@@ -271,5 +271,8 @@ class SqlAlchemyWorkflowRepository(Repository):
         return moved.first() is not None
 
     async def next_cron_at(self) -> datetime | None:
-        statement = select(func.min(T.c.next_fire_at)).where(T.c.kind == TriggerKind.CRON.value)
+        claimable = case(
+            (T.c.lease_expires_at > T.c.next_fire_at, T.c.lease_expires_at), else_=T.c.next_fire_at
+        )
+        statement = select(func.min(claimable)).where(T.c.kind == TriggerKind.CRON.value)
         return (await self._execute(statement)).scalar()

@@ -223,6 +223,8 @@ async def claim(store, now, *, owner="scheduler-a", limit=10, commit=True):
 async def test_a_cron_trigger_first_fires_at_its_slot_after_the_version_was_made(store):
     workflow = hourly()  # made at T0 = 12:00
     await stored(store, workflow)
+    async with store.unit_of_work() as uow:
+        assert await uow.workflows.next_cron_at() == T0 + 60 * MINUTE
 
     assert await claim(store, T0 + 59 * MINUTE) == []
     [trigger] = await claim(store, T0 + 60 * MINUTE)
@@ -231,8 +233,6 @@ async def test_a_cron_trigger_first_fires_at_its_slot_after_the_version_was_made
     assert trigger.next_fire_at == T0 + 60 * MINUTE
     assert (trigger.claimed_by, trigger.lease_expires_at) == ("scheduler-a", T0 + 60 * MINUTE + LEASE)
     assert_utc_aware(trigger)
-    async with store.unit_of_work() as uow:
-        assert await uow.workflows.next_cron_at() == T0 + 60 * MINUTE
 
 
 async def test_a_claimed_trigger_is_not_claimed_again_before_its_lease_ends(store):
@@ -243,6 +243,18 @@ async def test_a_claimed_trigger_is_not_claimed_again_before_its_lease_ends(stor
     assert await claim(store, at + LEASE - timedelta(seconds=1), owner="scheduler-b") == []
     [again] = await claim(store, at + LEASE, owner="scheduler-b")
     assert again.claimed_by == "scheduler-b"
+
+
+async def test_the_next_slot_of_a_claimed_trigger_is_when_its_lease_ends(store):
+    await stored(store, hourly(), a_workflow(triggers=(Trigger.on_cron("0 15 * * *"),)))
+    at = T0 + 61 * MINUTE
+    [claimed] = await claim(store, at, limit=1)
+    async with store.unit_of_work() as uow:
+        assert await uow.workflows.next_cron_at() == at + LEASE
+        assert await uow.workflows.fire_cron(claimed, next_fire_at=T0 + 120 * MINUTE)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.workflows.next_cron_at() == T0 + 120 * MINUTE
 
 
 async def test_a_claim_that_is_not_committed_leaves_the_trigger_unleased(store):

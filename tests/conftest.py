@@ -131,3 +131,30 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"ostinato: CI={CI} postgres={'up' if reachable(POSTGRES_URL, 5432) else 'DOWN'} "
         f"redis={'up' if reachable(REDIS_URL, 6379) else 'DOWN'}"
     ]
+
+
+
+def _contract_kind(nodeid: str) -> str | None:
+    if not nodeid.startswith("tests/contract/") or "[" not in nodeid:
+        return None
+    ids = nodeid[nodeid.index("[") + 1 : -1].split("-")
+    return next((kind for kind in STORE_KINDS if kind in ids), None)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Show the contract suite's outcomes per adapter, so a run proves all three ran."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            kind = _contract_kind(getattr(report, "nodeid", ""))
+            if kind is None or (outcome == "passed" and report.when != "call"):
+                continue
+            per_kind = counts.setdefault(kind, {})
+            per_kind[outcome] = per_kind.get(outcome, 0) + 1
+    if not counts:
+        return
+    terminalreporter.section("contract suite per adapter")
+    for kind in STORE_KINDS:
+        figures = counts.get(kind, {})
+        line = ", ".join(f"{n} {outcome}" for outcome, n in sorted(figures.items()))
+        terminalreporter.write_line(f"{kind:>8}: {line or 'not run'}")

@@ -18,7 +18,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from domain.errors import InfrastructureError
 from domain.execution import DispatchItem, Dispatcher, Executable, ExecutorRegistry, Outcome
-from domain.ids import RunId
+from domain.endpoints import JobEndpoint
+from domain.ids import EndpointId, RunId
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.run_logs import LOG_LINES_PER_RUN, LogLevel, LogLine
 from domain.runs import Run, RunStatus
@@ -61,7 +62,7 @@ class ExecutionService:
         if not started:
             return []
         results = await self._run_all(started, endpoints)
-        return await self._finish(started, results, worker=worker)
+        return await self._finish(started, results, endpoints, worker=worker)
 
     async def _run_all(self, runs: Sequence[Run], endpoints: dict) -> dict[RunId, _Result | None]:
         tasks = {run.id: asyncio.ensure_future(self._one(run, _executable(run, endpoints))) for run in runs}
@@ -103,7 +104,10 @@ class ExecutionService:
             outcome = Outcome.failed(f"executor error: {type(exc).__name__}: {exc}")
         return _Result(outcome, tuple(logs))
 
-    async def _finish(self, started: Sequence[Run], results: dict[RunId, _Result | None], *, worker: str) -> list[Run]:
+    async def _finish(
+        self, started: Sequence[Run], results: dict[RunId, _Result | None], seen: dict[EndpointId, JobEndpoint], *,
+        worker: str,
+    ) -> list[Run]:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(InfrastructureError),
             # the database may be restarting: keep the result in hand for a while rather than
@@ -113,19 +117,22 @@ class ExecutionService:
             reraise=True,
         ):
             with attempt:
-                settled, follow_ups = await self._record(started, results, worker=worker)
+                settled, follow_ups = await self._record(started, results, seen, worker=worker)
         if follow_ups:
             await self._dispatcher.dispatch(follow_ups)
         await self._recorder.after_commit(settled)
         return settled.final
 
     async def _record(
-        self, started: Sequence[Run], results: dict[RunId, _Result | None], *, worker: str
+        self, started: Sequence[Run], results: dict[RunId, _Result | None], seen: dict[EndpointId, JobEndpoint], *,
+        worker: str,
     ) -> tuple[Settled, list[DispatchItem]]:
         now = self._clock.now()
         async with self._uow() as uow:
-            # endpoints before runs, as every writer locks them: no deadlock with a concurrent start
-            endpoints = await uow.endpoints.get_many(endpoint_ids(started), for_update=True)
+            # endpoints before runs, as every writer locks them: no deadlock with a concurrent start.
+            # Only those whose failure count may change: a success on an endpoint that had no
+            # failures when its run started leaves the endpoint as it is.
+            endpoints = await uow.endpoints.get_many(_to_lock(started, results, seen), for_update=True)
             current = await uow.runs.get_many([r.id for r in started], for_update=True)
             finished: list[Finished] = []
             lines: list[LogLine] = []
@@ -142,7 +149,7 @@ class ExecutionService:
                 await uow.run_logs.append(lines)
             # the runs each finished exclusive run frees, marked before settling: settling (with a
             # workflow listener) takes the tenant's event sequence, after which nothing waits
-            follow_ups = await _next_exclusive(uow, [item.run for item in finished], now)
+            follow_ups = await _next_exclusive(uow, [item.run for item in finished], now, seen)
             await uow.runs.mark_dispatched([item.run_id for item in follow_ups], at=now)
             settled = await self._recorder.settle(uow, finished, now=now, locked=endpoints)
             await uow.commit()
@@ -162,15 +169,36 @@ def _apply(run: Run, outcome: Outcome, now: datetime) -> Run:
     return run.fail(at=now, error=outcome.error or "failed", result=outcome.result)
 
 
-async def _next_exclusive(uow, finished: Sequence[Run], now: datetime) -> list[DispatchItem]:
-    """The oldest pending run of each endpoint an exclusive run just freed, with its endpoint's priority."""
+def _to_lock(
+    started: Sequence[Run], results: dict[RunId, _Result | None], seen: dict[EndpointId, JobEndpoint]
+) -> list[EndpointId]:
+    """The endpoints whose failure count the outcomes may change: those of runs that did not
+    succeed, and of successes on endpoints that had failures (or were not found) at start."""
+    wanted = set()
+    for run in started:
+        if run.endpoint_id is None:
+            continue
+        result = results.get(run.id)
+        endpoint = seen.get(run.endpoint_id)
+        succeeded = result is not None and result.outcome.status is RunStatus.SUCCEEDED
+        if not succeeded or endpoint is None or endpoint.failure_count:
+            wanted.add(run.endpoint_id)
+    return sorted(wanted)
+
+
+async def _next_exclusive(
+    uow, finished: Sequence[Run], now: datetime, seen: dict[EndpointId, JobEndpoint]
+) -> list[DispatchItem]:
+    """The oldest pending run of each endpoint an exclusive run just freed, with its endpoint's
+    priority (as seen when the batch started; looked up for endpoints not seen then)."""
     freed = sorted({r.endpoint_id for r in finished if r.exclusive})
     if not freed:
         return []
     waiting = await uow.runs.oldest_pending(freed, now=now)
     if not waiting:
         return []
-    endpoints = await uow.endpoints.get_many(sorted({run.endpoint_id for run in waiting}))
+    unseen = sorted({run.endpoint_id for run in waiting} - seen.keys())
+    endpoints = {**seen, **(await uow.endpoints.get_many(unseen) if unseen else {})}
     return [
         DispatchItem(run_id=run.id, priority=endpoints[run.endpoint_id].priority if run.endpoint_id in endpoints else 0)
         for run in waiting

@@ -81,17 +81,20 @@ class SchedulerService:
                     scheduled_at=e.next_run_at,
                     now=now,
                     exclusive=not e.allow_concurrent,
-                )
+                ).dispatched(at=now)  # sent below, after the commit: the redispatch sweep covers a crash
                 for e in endpoints
                 if e.next_run_at is not None and e.next_run_source is not None
             ]
-            await uow.runs.add_new(runs)
+            fired = await uow.runs.add_new(runs)
             await uow.endpoints.update_many([e.fired(now=now) for e in endpoints])
             dispatched_before = now if self._fresh else now - self._redispatch_after
+            # other due runs: retries, and runs whose message may be lost (sent long ago, or
+            # before this scheduler started)
             due = await uow.runs.to_dispatch(now=now, dispatched_before=dispatched_before, limit=self._batch * 2)
             await uow.runs.mark_dispatched([r.id for r in due], at=now)
+            due = [*fired, *due]
             priorities = await _priorities(uow, due, {e.id: e.priority for e in endpoints})
-            full = len(endpoints) >= self._batch or len(due) >= self._batch * 2
+            full = len(endpoints) >= self._batch or len(due) - len(fired) >= self._batch * 2
             next_endpoint = None if full else await uow.endpoints.next_due_at()
             next_retry = None if full else await uow.runs.next_pending_at()
             await uow.commit()

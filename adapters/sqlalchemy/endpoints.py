@@ -242,7 +242,7 @@ class SqlAlchemyEndpointRepository(Repository):
         inserted. SQLite needs no row locks: the transaction holds the database's write lock."""
         if not endpoint_ids:
             return {}
-        statement = select(endpoint_table).where(endpoint_table.c.id.in_(set(endpoint_ids))).order_by(endpoint_table.c.id)
+        statement = select(endpoint_table).where(self._in(endpoint_table.c.id, endpoint_ids)).order_by(endpoint_table.c.id)
         if for_update:
             statement = statement.with_for_update(key_share=True)
         found = {row.id: _to_endpoint(row) for row in await self._execute(statement)}
@@ -253,7 +253,7 @@ class SqlAlchemyEndpointRepository(Repository):
         an endpoint whose name changes takes the one-by-one path, which checks the name."""
         stored = await self._execute(
             select(endpoint_table.c.id, endpoint_table.c.tenant_id, endpoint_table.c.name).where(
-                endpoint_table.c.id.in_({e.id for e in endpoints})
+                self._in(endpoint_table.c.id, (e.id for e in endpoints))
             )
         )
         known = {row.id: (row.tenant_id, row.name) for row in stored}

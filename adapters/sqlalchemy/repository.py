@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, Table, bindparam, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, Select, Table, any_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -65,6 +65,15 @@ class Repository:
         with translated(unique=unique, foreign_key=foreign_key):
             await self._uow.connection.execute(statement, list(rows))
 
+    def _in(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+        """``column IN values``. On PostgreSQL ``column = ANY(:array)``: one bound array, so the
+        statement is the same whatever the count (cached and prepared once), where an expanded
+        ``IN`` renders a placeholder per value on every execution."""
+        values = list(dict.fromkeys(values))
+        if self._dialect == "postgresql":
+            return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+        return column.in_(values)
+
     def _insert_new(self, table: Table, values: dict[str, Any]) -> Executable:
         """An INSERT that stores nothing on a unique conflict (returning no row) instead of failing.
 
@@ -107,7 +116,7 @@ class Repository:
         """The tenant of each stored row among ``ids``."""
         if not ids:
             return {}
-        rows = await self._execute(select(table.c.id, table.c.tenant_id).where(table.c.id.in_(set(ids))))
+        rows = await self._execute(select(table.c.id, table.c.tenant_id).where(self._in(table.c.id, ids)))
         return {row.id: row.tenant_id for row in rows}
 
     def _folded(self, column: ColumnElement[str]) -> ColumnElement[str]:

@@ -163,7 +163,10 @@ class SqlAlchemyRunRepository(Repository):
         if not runs:
             return []
         endpoint_ids = {run.endpoint_id for run in runs if run.endpoint_id is not None}
-        present = set((await self._execute(select(endpoint_table.c.id).where(endpoint_table.c.id.in_(endpoint_ids)))).scalars())
+        present = set()
+        if endpoint_ids:
+            statement = select(endpoint_table.c.id).where(self._in(endpoint_table.c.id, endpoint_ids))
+            present = set((await self._execute(statement)).scalars())
         for run in runs:
             if run.endpoint_id is not None and run.endpoint_id not in present:
                 raise NotFound("endpoint", run.endpoint_id)
@@ -205,7 +208,7 @@ class SqlAlchemyRunRepository(Repository):
     async def get_many(self, run_ids: Sequence[RunId], *, for_update: bool = False) -> dict[RunId, Run]:
         if not run_ids:
             return {}
-        statement = select(run_table).where(run_table.c.id.in_(set(run_ids))).order_by(run_table.c.id)
+        statement = select(run_table).where(self._in(run_table.c.id, run_ids)).order_by(run_table.c.id)
         if for_update:
             statement = statement.with_for_update(key_share=True)
         rows = await self._execute(statement)
@@ -226,7 +229,7 @@ class SqlAlchemyRunRepository(Repository):
         if not ids:
             return []
         candidates = select(run_table.c.endpoint_id).where(
-            run_table.c.id.in_(ids), run_table.c.status == RunStatus.PENDING.value, run_table.c.exclusive.is_(True)
+            self._in(run_table.c.id, ids), run_table.c.status == RunStatus.PENDING.value, run_table.c.exclusive.is_(True)
         )
         await self._execute(
             select(endpoint_table.c.id)
@@ -235,13 +238,13 @@ class SqlAlchemyRunRepository(Repository):
             .with_for_update(key_share=True)
         )
         rows = await self._execute(
-            select(run_table).where(run_table.c.id.in_(ids)).order_by(run_table.c.id).with_for_update(key_share=True)
+            select(run_table).where(self._in(run_table.c.id, ids)).order_by(run_table.c.id).with_for_update(key_share=True)
         )
         current = {row.id: _to_run(row) for row in rows}
         exclusive = {r.endpoint_id for r in current.values() if r.exclusive and r.status is RunStatus.PENDING}
         busy_rows = await self._execute(
             select(run_table.c.endpoint_id).distinct().where(
-                run_table.c.endpoint_id.in_(exclusive),
+                self._in(run_table.c.endpoint_id, exclusive),
                 run_table.c.status == RunStatus.RUNNING.value,
                 run_table.c.exclusive.is_(True),
             )
@@ -265,7 +268,7 @@ class SqlAlchemyRunRepository(Repository):
             return []
         statement = (
             update(run_table)
-            .where(run_table.c.id.in_(set(run_ids)), run_table.c.status == RunStatus.RUNNING.value)
+            .where(self._in(run_table.c.id, run_ids), run_table.c.status == RunStatus.RUNNING.value)
             .values(heartbeat_at=at)
             .returning(run_table.c.id)
         )
@@ -277,7 +280,7 @@ class SqlAlchemyRunRepository(Repository):
             return
         await self._execute(
             update(run_table)
-            .where(run_table.c.id.in_(set(run_ids)), run_table.c.status == RunStatus.PENDING.value)
+            .where(self._in(run_table.c.id, run_ids), run_table.c.status == RunStatus.PENDING.value)
             .values(dispatched_at=at)
         )
 
@@ -314,7 +317,7 @@ class SqlAlchemyRunRepository(Repository):
         rank = func.row_number().over(partition_by=c.endpoint_id, order_by=(c.scheduled_at, c.id)).label("rank")
         ranked = (
             select(run_table, rank)
-            .where(c.endpoint_id.in_(set(endpoint_ids)), c.status == RunStatus.PENDING.value, c.scheduled_at <= now)
+            .where(self._in(c.endpoint_id, endpoint_ids), c.status == RunStatus.PENDING.value, c.scheduled_at <= now)
             .subquery()
         )
         statement = select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.scheduled_at, ranked.c.id)

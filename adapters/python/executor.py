@@ -25,6 +25,7 @@ and runs to its end in the background.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import threading
@@ -91,12 +92,30 @@ class HandlerContext:
         return f"HandlerContext(endpoint_name={self.endpoint_name!r}, handler={self.handler!r})"
 
 
+def _signature(function: Callable[..., Any]) -> inspect.Signature | None:
+    """``function``'s signature (``None`` if it has none), worked out once per handler."""
+    try:
+        return _cached_signature(function)
+    except TypeError:  # an unhashable callable object
+        return _signature_of(function)
+
+
+def _signature_of(function: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+
+
+_cached_signature = functools.lru_cache(maxsize=1024)(_signature_of)
+
+
 def accepts_ctx(function: Callable[..., Any]) -> bool:
     """True when ``function`` declares a parameter named ``ctx`` that can be passed by keyword."""
-    try:
-        parameter = inspect.signature(function).parameters.get(CTX)
-    except (TypeError, ValueError):
+    signature = _signature(function)
+    if signature is None:
         return False
+    parameter = signature.parameters.get(CTX)
     return parameter is not None and parameter.kind in (
         inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY,
     )
@@ -172,9 +191,8 @@ async def _call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
 
 def _check_arguments(function: Callable[..., Any], kwargs: dict[str, Any]) -> str | None:
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
+    signature = _signature(function)
+    if signature is None:
         return None
     try:
         signature.bind(**kwargs)

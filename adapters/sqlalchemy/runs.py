@@ -260,7 +260,13 @@ class SqlAlchemyRunRepository(Repository):
             started.append(run.start(at=at, worker=worker))
             if run.exclusive:
                 busy.add(run.endpoint_id)
-        await self._update_by_id(run_table, [_run_values(run) for run in started])
+        if started:
+            # what ``Run.start`` changes, for all of them in one statement
+            await self._execute(
+                update(run_table)
+                .where(self._in(run_table.c.id, [run.id for run in started]))
+                .values(status=RunStatus.RUNNING.value, started_at=at, heartbeat_at=at, worker_id=worker)
+            )
         return started
 
     async def beat(self, run_ids: Sequence[RunId], *, at: datetime) -> Sequence[RunId]:

@@ -197,8 +197,6 @@ runs = Table(
     Index("ix_runs_tenant_id_scheduled_at_id", "tenant_id", "scheduled_at", "id"),
     Index("ix_runs_endpoint_id_scheduled_at_id", "endpoint_id", "scheduled_at", "id"),
     Index("ix_runs_job_id_scheduled_at_id", "job_id", "scheduled_at", "id"),
-    Index("ix_runs_status", "status"),
-    Index("ix_runs_pending_scheduled_at", "scheduled_at", **_where("status = 'pending'")),
     Index(
         "ix_runs_dead_lettered",
         "tenant_id",
@@ -209,6 +207,8 @@ runs = Table(
     # the reconciler's "pending, due, not (recently) dispatched" and the workers' "is one running"
     Index("ix_runs_pending", "scheduled_at", "id", **_where("status = 'pending'")),
     Index("ix_runs_running", "endpoint_id", **_where("status = 'running'")),
+    # a freed exclusive endpoint's oldest pending run
+    Index("ix_runs_pending_endpoint", "endpoint_id", "scheduled_at", "id", **_where("status = 'pending'")),
 )
 
 run_logs = Table(

@@ -10,8 +10,10 @@ reconciler expires the run and retries it per policy.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from attrs import frozen
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -30,6 +32,81 @@ from services.outcomes import Finished, OutcomeRecorder, Settled, endpoint_ids
 class _Result:
     outcome: Outcome
     logs: tuple[tuple[datetime, LogLevel, str], ...]
+    finished_at: datetime
+
+
+@frozen
+class _Finishing:
+    """One batch's runs and what became of them, waiting to be recorded."""
+
+    started: Sequence[Run]
+    results: dict[RunId, _Result | None]
+    seen: dict[EndpointId, JobEndpoint]
+
+
+K = TypeVar("K")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Coalescer(Generic[K, T, R]):
+    """Hands the items submitted under one key to ``work`` together: an item submitted while an
+    earlier call for its key is in flight joins the next call. Alone, an item goes at once;
+    under load, the batches of many messages share one transaction (group commit).
+
+    ``work(key, items)`` returns one result per item, in order; if it raises, every item of
+    that call gets the exception.
+    """
+
+    def __init__(self, work: Callable[[K, list[T]], Awaitable[list[R]]]) -> None:
+        self._work = work
+        # per event loop: a service may outlive a loop (tests run each in its own)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queues[K, T, R]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def submit(self, key: K, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        queues = self._loops.get(loop)
+        if queues is None:
+            queues = self._loops[loop] = _Queues()
+        future: asyncio.Future[R] = loop.create_future()
+        queues.queued.setdefault(key, []).append((item, future))
+        if key not in queues.draining:
+            queues.draining[key] = asyncio.ensure_future(self._drain(queues, key))
+        return await future
+
+    async def _drain(self, queues: _Queues[K, T, R], key: K) -> None:
+        group: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while queues.queued.get(key):
+                group = queues.queued.pop(key)
+                try:
+                    results = await self._work(key, [item for item, _ in group])
+                except Exception as exc:
+                    _settle(group, exc)
+                else:
+                    for (_, future), result in zip(group, results, strict=True):
+                        if not future.done():
+                            future.set_result(result)
+                group = []
+        except BaseException as exc:  # canceled (the loop is closing): nobody may wait forever
+            _settle([*group, *queues.queued.pop(key, [])], exc)
+            raise
+        finally:
+            del queues.draining[key]
+
+
+class _Queues(Generic[K, T, R]):
+    def __init__(self) -> None:
+        self.queued: dict[K, list[tuple[T, asyncio.Future[R]]]] = {}
+        self.draining: dict[K, asyncio.Task[None]] = {}
+
+
+def _settle(group: Sequence[tuple[object, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(exc if isinstance(exc, Exception) else InfrastructureError(f"worker stopping: {exc!r}"))
 
 
 class ExecutionService:
@@ -51,18 +128,36 @@ class ExecutionService:
         self._recorder = recorder or OutcomeRecorder()
         self._heartbeat = heartbeat
         self._finish_within = finish_within
+        # concurrent batches (a worker's messages) start, and are recorded, in shared transactions
+        self._starts: Coalescer[str, Sequence[RunId], tuple[list[Run], dict[EndpointId, JobEndpoint]]] = Coalescer(
+            self._start
+        )
+        self._finishes: Coalescer[str, _Finishing, list[Run]] = Coalescer(self._finish)
 
     async def execute(self, run_ids: Sequence[RunId], *, worker: str) -> list[Run]:
         """Execute the pending runs among ``run_ids``; return them as recorded (final states)."""
-        now = self._clock.now()
-        async with self._uow() as uow:
-            started = await uow.runs.start(run_ids, at=now, worker=worker)
-            endpoints = await uow.endpoints.get_many(endpoint_ids(started)) if started else {}
-            await uow.commit()
+        started, endpoints = await self._starts.submit(worker, list(run_ids))
         if not started:
             return []
         results = await self._run_all(started, endpoints)
-        return await self._finish(started, results, endpoints, worker=worker)
+        return await self._finishes.submit(worker, _Finishing(started, results, endpoints))
+
+    async def _start(
+        self, worker: str, batches: list[Sequence[RunId]]
+    ) -> list[tuple[list[Run], dict[EndpointId, JobEndpoint]]]:
+        """Move the pending runs of ``batches`` to running in one transaction; each batch gets its
+        own runs (a run named by two batches, as by a duplicated message, goes to the first)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            started = await uow.runs.start([run_id for batch in batches for run_id in batch], at=now, worker=worker)
+            endpoints = await uow.endpoints.get_many(endpoint_ids(started)) if started else {}
+            await uow.commit()
+        unclaimed = {run.id: run for run in started}
+        shares: list[tuple[list[Run], dict[EndpointId, JobEndpoint]]] = []
+        for batch in batches:
+            mine = [unclaimed.pop(run_id) for run_id in dict.fromkeys(batch) if run_id in unclaimed]
+            shares.append((mine, {e: endpoints[e] for e in endpoint_ids(mine) if e in endpoints}))
+        return shares
 
     async def _run_all(self, runs: Sequence[Run], endpoints: dict) -> dict[RunId, _Result | None]:
         tasks = {run.id: asyncio.ensure_future(self._one(run, _executable(run, endpoints))) for run in runs}
@@ -93,7 +188,7 @@ class ExecutionService:
                 logs.append((self._clock.now(), LogLevel(level), message))
 
         if endpoint is None:
-            return _Result(Outcome.failed("the run's endpoint no longer exists", retryable=False), ())
+            return _Result(Outcome.failed("the run's endpoint no longer exists", retryable=False), (), self._clock.now())
         timeout = endpoint.timeout.total_seconds()
         try:
             executor = self._executors.for_kind(endpoint.target.kind)
@@ -102,12 +197,13 @@ class ExecutionService:
             outcome = Outcome(status=RunStatus.TIMED_OUT, error=f"run exceeded its timeout of {timeout:g}s")
         except Exception as exc:  # an executor bug must not lose the run
             outcome = Outcome.failed(f"executor error: {type(exc).__name__}: {exc}")
-        return _Result(outcome, tuple(logs))
+        return _Result(outcome, tuple(logs), self._clock.now())
 
-    async def _finish(
-        self, started: Sequence[Run], results: dict[RunId, _Result | None], seen: dict[EndpointId, JobEndpoint], *,
-        worker: str,
-    ) -> list[Run]:
+    async def _finish(self, worker: str, batches: list[_Finishing]) -> list[list[Run]]:
+        """Record the outcomes of ``batches`` in one transaction; each batch gets its final runs."""
+        started = [run for batch in batches for run in batch.started]
+        results = {run_id: result for batch in batches for run_id, result in batch.results.items()}
+        seen = {endpoint_id: e for batch in batches for endpoint_id, e in batch.seen.items()}
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(InfrastructureError),
             # the database may be restarting: keep the result in hand for a while rather than
@@ -121,7 +217,8 @@ class ExecutionService:
         if follow_ups:
             await self._dispatcher.dispatch(follow_ups)
         await self._recorder.after_commit(settled)
-        return settled.final
+        final = {run.id: run for run in settled.final}
+        return [[final[run.id] for run in batch.started if run.id in final] for batch in batches]
 
     async def _record(
         self, started: Sequence[Run], results: dict[RunId, _Result | None], seen: dict[EndpointId, JobEndpoint], *,
@@ -140,7 +237,7 @@ class ExecutionService:
                 run = current.get(run_id)
                 if result is None or run is None or run.status is not RunStatus.RUNNING or run.worker_id != worker:
                     continue  # canceled or expired meanwhile: its new state stands
-                finished.append(Finished(_apply(run, result.outcome, now), result.outcome.retryable))
+                finished.append(Finished(_apply(run, result.outcome, result.finished_at), result.outcome.retryable))
                 lines.extend(
                     LogLine(run_id=run.id, tenant_id=run.tenant_id, seq=i, at=at, level=level, message=msg)
                     for i, (at, level, msg) in enumerate(result.logs, start=1)

@@ -447,3 +447,52 @@ async def test_the_reconciler_leaves_runs_with_recent_heartbeats_alone(engine: E
     gate.set()
     [run] = await asyncio.wait_for(worker, WAIT_S)
     assert run.status is RunStatus.SUCCEEDED
+
+
+# -- batches that arrive together ------------------------------------------------------------
+
+
+async def test_batches_that_reach_one_worker_at_once_each_get_their_own_runs_recorded(engine: Engine) -> None:
+    endpoints = [await engine.endpoint() for _ in range(3)]
+    run_ids = await engine.fire(60)
+    assert len(run_ids) == len(endpoints)
+
+    results = await asyncio.gather(*(engine.execute(run_id, worker="worker-a") for run_id in run_ids))
+
+    assert [[run.id for run in recorded] for recorded in results] == [[run_id] for run_id in run_ids]
+    assert len(engine.executor.calls) == 3
+    for run_id in run_ids:
+        stored = await engine.run(run_id)
+        assert (stored.status, stored.worker_id) == (RunStatus.SUCCEEDED, "worker-a")
+
+
+async def test_a_run_named_by_two_batches_reaching_one_worker_at_once_executes_once(engine: Engine) -> None:
+    await engine.endpoint(allow_concurrent=True)
+    [run_id] = await engine.fire(60)
+
+    results = await asyncio.gather(
+        engine.execute(run_id, worker="worker-a"), engine.execute(run_id, worker="worker-a")
+    )
+
+    assert sorted(len(r) for r in results) == [0, 1]
+    assert len(engine.executor.calls) == 1
+    assert (await engine.run(run_id)).status is RunStatus.SUCCEEDED
+
+
+async def test_each_run_of_a_batch_finishes_when_its_own_work_ends_not_when_the_batch_does(engine: Engine) -> None:
+    await engine.endpoint()
+    await engine.endpoint()
+    slow, fast = await engine.fire(60)
+    gate = engine.executor.gate()
+    engine.executor.script(Block(gate), Outcome.succeeded())
+    worker = engine.background(engine.execute(slow, fast))
+    await engine.executor.wait_started(2)
+    while not engine.executor.calls[1].finished:
+        await asyncio.sleep(0.01)
+
+    engine.at(65)
+    gate.set()
+    await asyncio.wait_for(worker, WAIT_S)
+
+    assert (await engine.run(fast)).finished_at == at(60)
+    assert (await engine.run(slow)).finished_at == at(65)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
@@ -54,10 +54,21 @@ class SchedulerLoop:
     async def _loop(self, stop: asyncio.Event) -> None:
         failures = 0
         last_reconcile = 0.0
+        # workflow cron triggers are looked at when one is due, and at least every max sleep
+        # (a trigger defined meanwhile); not on every tick of a busy endpoint schedule
+        cron_next_at: datetime | None = None
+        cron_checked = -float("inf")
+        max_sleep_s = self._container.settings.scheduler_max_sleep_s
         while not stop.is_set():
             try:
                 report = await self._service.tick()
-                cron = await self._triggers.tick()
+                now = self._container.clock.now()
+                if (
+                    time.monotonic() - cron_checked >= max_sleep_s
+                    or (cron_next_at is not None and cron_next_at <= now)
+                ):
+                    cron_next_at = (await self._triggers.tick()).next_at
+                    cron_checked = time.monotonic()
                 self.ticks += 1
                 if time.monotonic() - last_reconcile >= self._reconcile_every_s:
                     last_reconcile = time.monotonic()
@@ -65,8 +76,8 @@ class SchedulerLoop:
                     if result.expired:
                         log.warning("reconciler expired %d runs whose worker died (%d retried)", result.expired, result.retried)
                 sleep = report.sleep_s
-                if cron.next_at is not None:  # a workflow's cron slot may come before the next endpoint
-                    sleep = min(sleep, max(0.0, (cron.next_at - self._container.clock.now()).total_seconds()))
+                if cron_next_at is not None:  # a workflow's cron slot may come before the next endpoint
+                    sleep = min(sleep, max(0.0, (cron_next_at - self._container.clock.now()).total_seconds()))
                 if failures:
                     log.info("scheduler recovered after %d failed ticks", failures)
                 failures = 0

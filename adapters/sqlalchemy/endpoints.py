@@ -251,14 +251,21 @@ class SqlAlchemyEndpointRepository(Repository):
     async def update_many(self, endpoints: Sequence[JobEndpoint]) -> None:
         """Two lookups and one batched UPDATE, with the checks of :meth:`update` in its order;
         an endpoint whose name changes takes the one-by-one path, which checks the name."""
+        e = endpoint_table
         stored = await self._execute(
-            select(endpoint_table.c.id, endpoint_table.c.tenant_id, endpoint_table.c.name).where(
-                self._in(endpoint_table.c.id, (e.id for e in endpoints))
-            )
+            select(e.c.id, e.c.tenant_id, e.c.name, e.c.job_id, jobs.c.tenant_id.label("job_tenant_id"))
+            .select_from(e.outerjoin(jobs, jobs.c.id == e.c.job_id))
+            .where(self._in(e.c.id, (endpoint.id for endpoint in endpoints)))
         )
-        known = {row.id: (row.tenant_id, row.name) for row in stored}
-        job_ids = {e.job_id for e in endpoints if e.job_id is not None}
-        job_tenants = await self._tenants_of(jobs, job_ids)
+        known: dict[str, tuple[str, str]] = {}
+        job_tenants: dict[str, str] = {}
+        for row in stored:
+            known[row.id] = (row.tenant_id, row.name)
+            if row.job_id is not None and row.job_tenant_id is not None:
+                job_tenants[row.job_id] = row.job_tenant_id
+        # jobs the endpoints move to (rare): looked up on their own
+        moved = {ep.job_id for ep in endpoints if ep.job_id is not None and ep.job_id not in job_tenants}
+        job_tenants.update(await self._tenants_of(jobs, moved))
         batch: list[dict[str, Any]] = []
         for endpoint in endpoints:
             if known.get(endpoint.id, (None, None))[0] != endpoint.tenant_id:

@@ -69,6 +69,7 @@ class Container:
             batch=s.scheduler_batch,
             lease=timedelta(seconds=s.scheduler_lease_s),
             max_sleep=timedelta(seconds=s.scheduler_max_sleep_s),
+            lookahead=timedelta(milliseconds=s.scheduler_lookahead_ms),
         )
 
     def triggers(self, owner: str | None = None) -> WorkflowTriggersService:

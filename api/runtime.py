@@ -88,6 +88,10 @@ class SchedulerLoop:
             if sleep > 0:
                 await _wait_any(stop, self._wake, sleep)
                 self._wake.clear()
+        try:  # the runs fired ahead of their time: each sent at its time (a lookahead at most)
+            await self._service.drain()
+        except Exception as exc:  # the broker is away: the runs are stored, the next scheduler sends them
+            log.warning("could not send %d held runs while stopping (%s)", self._service.held, exc)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     scheduler_batch: int = Field(default=500, ge=1, le=10_000, description="Endpoints claimed per scheduler batch")
     scheduler_lease_s: float = Field(default=30.0, gt=0, description="Seconds a claim holds an endpoint")
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
+    scheduler_lookahead_ms: float = Field(
+        default=100.0, ge=0, le=1000,
+        description="How far ahead a scheduler fires endpoints, holding each run's message until its time (0: off)",
+    )
     heartbeat_timeout_s: float = Field(
         default=30.0, ge=0.5, le=3600,
         description="Seconds without a heartbeat after which a running run's worker is taken for dead and the run "

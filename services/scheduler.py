@@ -9,12 +9,22 @@ batches, and the unique (endpoint, slot) key is the last line: a slot fires
 once whatever happens. The lease columns record who claimed an endpoint and
 until when; with claim and fire in one transaction they are released on
 commit.
+
+With a ``lookahead``, a tick fires the endpoints due within that window ahead
+of time (their runs are stored with the slot's time as ``scheduled_at``) and
+holds their messages until that time: the transaction's cost is paid before a
+run is due, not after, and a run is sent the moment it is due, never before.
+A scheduler that dies while holding messages loses none: the runs are stored,
+and the dispatch sweep sends them again (at once, from a scheduler that starts).
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import itertools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from attrs import frozen
 
@@ -54,6 +64,7 @@ class SchedulerService:
         lease: timedelta = timedelta(seconds=30),
         redispatch_after: timedelta = timedelta(seconds=60),
         max_sleep: timedelta = timedelta(seconds=1),
+        lookahead: timedelta = timedelta(0),
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -63,15 +74,27 @@ class SchedulerService:
         self._lease = lease
         self._redispatch_after = redispatch_after
         self._max_sleep = max_sleep
+        self._lookahead = lookahead
+        # messages of runs fired ahead of their time: (scheduled_at, n, item), earliest first
+        self._held: list[tuple[datetime, int, DispatchItem]] = []
+        self._order = itertools.count()
         # After a restart, messages sent before it may be gone (in-process broker):
         # the first tick hands every due pending run to the workers again.
         self._fresh = True
+        # after a failed send, sweep for a lookahead more: runs held then were due up to that far ahead
+        self._sweep_until: datetime | None = None
+
+    @property
+    def held(self) -> int:
+        """How many fired runs wait for their time to be sent."""
+        return len(self._held)
 
     async def tick(self) -> TickReport:
-        """One batch. A full batch asks for no sleep (more may be due)."""
+        """Send the held runs now due; fire one batch. A full batch asks for no sleep (more may be due)."""
+        await self.release()
         now = self._clock.now()
         async with self._uow() as uow:
-            endpoints = await uow.endpoints.claim_due(now, self._batch, self._lease, self._owner)
+            endpoints = await uow.endpoints.claim_due(now + self._lookahead, self._batch, self._lease, self._owner)
             runs = [
                 Run.scheduled(
                     tenant_id=e.tenant_id,
@@ -81,40 +104,78 @@ class SchedulerService:
                     scheduled_at=e.next_run_at,
                     now=now,
                     exclusive=not e.allow_concurrent,
-                ).dispatched(at=now)  # sent below, after the commit: the redispatch sweep covers a crash
+                ).dispatched(at=now)  # sent after the commit: the redispatch sweep covers a crash
                 for e in endpoints
                 if e.next_run_at is not None and e.next_run_source is not None
             ]
             fired = await uow.runs.add_new(runs)
-            await uow.endpoints.update_many([e.fired(now=now) for e in endpoints])
+            # an endpoint fired ahead of its slot plans its next run as of the slot
+            await uow.endpoints.update_many([e.fired(now=max(now, e.next_run_at or now)) for e in endpoints])
             dispatched_before = now if self._fresh else now - self._redispatch_after
             # other due runs: retries, and runs whose message may be lost (sent long ago, or
             # before this scheduler started)
             due = await uow.runs.to_dispatch(now=now, dispatched_before=dispatched_before, limit=self._batch * 2)
             await uow.runs.mark_dispatched([r.id for r in due], at=now)
-            due = [*fired, *due]
-            priorities = await _priorities(uow, due, {e.id: e.priority for e in endpoints})
-            full = len(endpoints) >= self._batch or len(due) - len(fired) >= self._batch * 2
+            priorities = await _priorities(uow, [*fired, *due], {e.id: e.priority for e in endpoints})
+            full = len(endpoints) >= self._batch or len(due) >= self._batch * 2
             next_endpoint = None if full else await uow.endpoints.next_due_at()
             next_retry = None if full else await uow.runs.next_pending_at()
             await uow.commit()
-        self._fresh = False
-        if due:
-            try:
-                await self._dispatcher.dispatch(
-                    [DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due]
-                )
-            except Exception:
-                # The runs are recorded as dispatched, but their messages may not have left (and a
-                # broker that went away may have lost earlier ones): the next tick sends every due
-                # pending run again, instead of waiting out ``redispatch_after``.
-                self._fresh = True
-                raise
+        self._fresh = self._sweep_until is not None and now < self._sweep_until
+        for run in fired:
+            item = DispatchItem(run_id=run.id, priority=priorities.get(run.endpoint_id, 0))
+            heapq.heappush(self._held, (run.scheduled_at, next(self._order), item))
+        try:
+            sent = await self._send([DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due])
+            sent += await self.release()
+        except Exception:
+            # The runs are recorded as dispatched, but their messages may not have left (and a
+            # broker that went away may have lost earlier ones): the next tick sends every due
+            # pending run again, instead of waiting out ``redispatch_after``.
+            self._lost()
+            raise
         if full:
             sleep = 0.0
         else:
-            sleep = self._sleep_until(now, [at for at in (next_endpoint, next_retry) if at is not None])
-        return TickReport(fired=len(runs), dispatched=len(due), sleep_s=sleep)
+            # wake a lookahead before the next endpoint is due, and when a held run is
+            claim_at = next_endpoint - self._lookahead if next_endpoint is not None else None
+            held_at = self._held[0][0] if self._held else None
+            sleep = self._sleep_until(self._clock.now(), [at for at in (claim_at, next_retry, held_at) if at is not None])
+        return TickReport(fired=len(runs), dispatched=sent, sleep_s=sleep)
+
+    async def release(self) -> int:
+        """Send the held runs whose time has come; return how many."""
+        now = self._clock.now()
+        ready: list[DispatchItem] = []
+        while self._held and self._held[0][0] <= now:
+            ready.append(heapq.heappop(self._held)[2])
+        try:
+            return await self._send(ready)
+        except Exception:
+            self._lost()
+            raise
+
+    def _lost(self) -> None:
+        """A send failed: the held runs are stored as dispatched, so the next ticks sweep for every
+        due pending run, for as long as the runs held now may take to fall due."""
+        self._held.clear()
+        self._fresh = True
+        self._sweep_until = self._clock.now() + self._lookahead
+
+    async def drain(self) -> int:
+        """Send every held run, each at its time (a stopping scheduler: at most a lookahead)."""
+        sent = 0
+        while self._held:
+            wait = (self._held[0][0] - self._clock.now()).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            sent += await self.release()
+        return sent
+
+    async def _send(self, items: list[DispatchItem]) -> int:
+        if items:
+            await self._dispatcher.dispatch(items)
+        return len(items)
 
     def _sleep_until(self, now, moments: Sequence) -> float:
         ceiling = self._max_sleep.total_seconds()

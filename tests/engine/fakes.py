@@ -37,8 +37,13 @@ class RecordingDispatcher:
 
     def __init__(self) -> None:
         self.batches: list[list[DispatchItem]] = []
+        self.fail_next = False
+        """Set to make the next dispatch fail, as a broker that went away would."""
 
     async def dispatch(self, items: Sequence[DispatchItem]) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("the broker is away")
         self.batches.append(list(items))
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from domain.runs import RunSource, RunStatus, slot_key
 from tests.builders import TENANT
 from tests.engine.harness import Engine, at
@@ -345,3 +347,84 @@ async def test_a_fresh_scheduler_redispatches_pending_runs_at_once_and_later_onl
     await restarted.tick()
     assert engine.dispatcher.take() == [run_id]
     assert [r.id for r in await engine.runs_of(endpoint)] == [run_id]
+
+
+# -- firing ahead of time (lookahead) ------------------------------------------------------------
+
+LOOKAHEAD = timedelta(milliseconds=100)
+
+
+async def test_with_a_lookahead_an_endpoint_fires_ahead_and_its_run_is_sent_at_its_slot_not_before(
+    engine: Engine,
+) -> None:
+    endpoint = await engine.endpoint(schedule={"interval_s": 60})
+    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+
+    engine.clock.set(at(60) - timedelta(milliseconds=150))
+    assert (await engine.tick(scheduler)).fired == 0  # not yet within the lookahead
+
+    engine.clock.set(at(60) - timedelta(milliseconds=80))
+    report = await engine.tick(scheduler)
+    [run] = await engine.runs_of(endpoint)
+    assert (report.fired, report.dispatched, scheduler.held) == (1, 0, 1)
+    assert (run.status, run.scheduled_at, run.slot) == (RunStatus.PENDING, at(60), slot_key(at(60)))
+    assert engine.dispatcher.run_ids == []  # held until its slot
+    assert report.sleep_s == pytest.approx(0.08)  # wakes at the slot to send it
+
+    engine.clock.set(at(60) - timedelta(milliseconds=1))
+    assert await scheduler.release() == 0
+    engine.at(60)
+    assert await scheduler.release() == 1
+    assert engine.dispatcher.run_ids == [run.id]
+    assert scheduler.held == 0
+
+
+async def test_an_endpoint_fired_ahead_plans_its_next_run_from_its_slot_so_the_cadence_does_not_drift(
+    engine: Engine,
+) -> None:
+    endpoint = await engine.endpoint(schedule={"interval_s": 60})
+    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+
+    engine.clock.set(at(60) - timedelta(milliseconds=80))
+    await engine.tick(scheduler)
+
+    assert (await engine.reread(endpoint)).next_run_at == at(120)
+
+
+async def test_a_stopping_scheduler_sends_each_held_run_at_its_time(engine: Engine) -> None:
+    await engine.endpoint(schedule={"interval_s": 60})
+    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+    engine.clock.set(at(60) - timedelta(milliseconds=50))
+    await engine.tick(scheduler)
+    assert scheduler.held == 1
+
+    async def advance_clock() -> None:
+        await asyncio.sleep(0.01)
+        engine.at(60)
+
+    clock_task = asyncio.ensure_future(advance_clock())
+    sent = await asyncio.wait_for(scheduler.drain(), 5)
+    await clock_task
+
+    assert sent == 1 and scheduler.held == 0
+    assert engine.clock.now() >= at(60)  # not sent before the slot
+    assert len(engine.dispatcher.run_ids) == 1
+
+
+async def test_held_runs_whose_send_failed_are_swept_once_due(engine: Engine) -> None:
+    await engine.endpoint(schedule={"interval_s": 60})
+    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+    engine.clock.set(at(60) - timedelta(milliseconds=50))
+    await engine.tick(scheduler)
+
+    engine.dispatcher.fail_next = True
+    engine.at(60)
+    with pytest.raises(RuntimeError):
+        await scheduler.release()
+    assert scheduler.held == 0
+
+    engine.clock.set(at(60) + timedelta(milliseconds=10))
+    report = await engine.tick(scheduler)  # still within the sweep: every due pending run again
+
+    assert report.dispatched == 1
+    assert len(engine.dispatcher.run_ids) == 1

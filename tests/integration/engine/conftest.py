@@ -529,3 +529,19 @@ async def start_redis() -> None:
 
 def seconds(delta: timedelta) -> float:
     return delta.total_seconds()
+
+
+LOOKAHEAD = timedelta(milliseconds=100)
+"""How far ahead the schedulers these tests start fire an endpoint (``OSTINATO_SCHEDULER_LOOKAHEAD_MS``'s default)."""
+
+
+def fired_at(run: RunRow) -> datetime:
+    """The moment the governor planned the run's successor from: its slot when the scheduler fired
+    it ahead of time, the tick's time when it fired it late (``next = now + interval``)."""
+    return max(run.created_at, run.scheduled_at)
+
+
+def assert_not_early(run: RunRow) -> None:
+    """Fired no more than the lookahead ahead of its slot, and started at or after the slot."""
+    assert run.created_at >= run.scheduled_at - LOOKAHEAD, run
+    assert run.started_at is None or run.started_at >= run.scheduled_at, run

@@ -1,9 +1,11 @@
 """Endpoints fire on their cadence, in real time, through real scheduler and worker processes.
 
-An interval slot is planned from the tick that fired the previous one
-(``next = now + interval``, DESIGN.md "The governor"), so the slot after a
-run is exactly that run's ``created_at`` plus the interval: a test can
-check every link of that chain, which shows no slot was skipped or doubled.
+An interval slot is planned from the moment the previous one fired
+(``next = now + interval``, DESIGN.md "The governor"): its slot when the
+scheduler fired it ahead of time (within its lookahead), the tick's time when
+late; so the slot after a run is exactly that run's ``fired_at`` plus the
+interval: a test can check every link of that chain, which shows no slot was
+skipped or doubled.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.http_server import StubHttpServer
-from tests.integration.engine.conftest import TENANT, Engine, RunRow, eventually, seconds
+from tests.integration.engine.conftest import TENANT, Engine, RunRow, assert_not_early, eventually, fired_at, seconds
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -24,14 +26,13 @@ def assert_chained(runs: list[RunRow], interval: timedelta, *, first_at: datetim
     if first_at is not None:
         assert runs[0].scheduled_at == first_at
     for before, after in zip(runs, runs[1:]):
-        assert after.scheduled_at == before.created_at + interval, (before, after)
+        assert after.scheduled_at == fired_at(before) + interval, (before, after)
 
 
 def assert_on_time(runs: list[RunRow]) -> None:
-    """Nothing fired or started before its slot."""
+    """Nothing started before its slot (or fired more than the lookahead ahead of it)."""
     for run in runs:
-        assert run.created_at >= run.scheduled_at, run
-        assert run.started_at is None or run.started_at >= run.scheduled_at, run
+        assert_not_early(run)
 
 
 def succeeded(count: int):
@@ -104,8 +105,8 @@ async def test_an_interval_hint_changes_the_cadence_and_expires_back_to_the_base
     assert all(r.scheduled_at < expires + timedelta(milliseconds=500) for r in hinted_runs)
     after = [r for r in runs if r.scheduled_at > hinted_runs[-1].scheduled_at]
     assert [r.source for r in after][:2] == ["baseline-interval", "baseline-interval"]
-    assert after[0].scheduled_at == hinted_runs[-1].created_at + timedelta(seconds=2)
-    assert hinted_runs[-1].created_at >= expires  # the tick that planned the baseline again saw the hint expired
+    assert after[0].scheduled_at == fired_at(hinted_runs[-1]) + timedelta(seconds=2)
+    assert fired_at(hinted_runs[-1]) >= expires  # the firing that planned the baseline again saw the hint expired
     assert_chained(after, timedelta(seconds=2))
     # and the expired hint was cleared from the endpoint
     stored = await engine.endpoint(endpoint)

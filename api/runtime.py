@@ -33,6 +33,8 @@ class SchedulerLoop:
         self._wake = wake or asyncio.Event()
         self._recorder = container.recorder
         self._heartbeat_timeout = timedelta(seconds=container.settings.heartbeat_timeout_s)
+        self._max_sleep_s = container.settings.scheduler_max_sleep_s
+        self._held = asyncio.Event()  # a tick fired runs ahead of their slot
         # often enough that a dead worker's run is expired soon after its heartbeats stop
         self._reconcile_every_s = min(RECONCILE_EVERY_S, container.settings.heartbeat_timeout_s / 2)
         self.ticks = 0
@@ -45,11 +47,29 @@ class SchedulerLoop:
         listener = None
         if self._container.wakeups is not None:
             listener = asyncio.create_task(self._container.wakeups.run(self._wake, stop), name="wakeups")
+        done = asyncio.Event()
+        releaser = asyncio.create_task(self._release_held(done), name="release-held")
         try:
             await self._loop(stop)
         finally:
+            done.set()
+            await releaser
             if listener is not None:
                 await listener
+
+    async def _release_held(self, done: asyncio.Event) -> None:
+        """Send each run fired ahead of its slot at its slot, while a tick's transaction runs."""
+        while not done.is_set():
+            at = self._service.next_release_at
+            wait = self._max_sleep_s if at is None else (at - self._container.clock.now()).total_seconds()
+            if wait > 0:
+                await _wait_any(done, self._held, min(wait, self._max_sleep_s))
+                self._held.clear()
+                continue
+            try:
+                await self._service.release()
+            except Exception as exc:  # the broker is away: the next tick sweeps for the runs
+                log.warning("could not send runs at their slot (%s: %s)", type(exc).__name__, exc)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -58,10 +78,12 @@ class SchedulerLoop:
         # (a trigger defined meanwhile); not on every tick of a busy endpoint schedule
         cron_next_at: datetime | None = None
         cron_checked = -float("inf")
-        max_sleep_s = self._container.settings.scheduler_max_sleep_s
+        max_sleep_s = self._max_sleep_s
         while not stop.is_set():
             try:
                 report = await self._service.tick()
+                if self._service.held:
+                    self._held.set()
                 now = self._container.clock.now()
                 if (
                     time.monotonic() - cron_checked >= max_sleep_s

@@ -89,6 +89,11 @@ class SchedulerService:
         """How many fired runs wait for their time to be sent."""
         return len(self._held)
 
+    @property
+    def next_release_at(self) -> datetime | None:
+        """When the earliest held run is due to be sent."""
+        return self._held[0][0] if self._held else None
+
     async def tick(self) -> TickReport:
         """Send the held runs now due; fire one batch. A full batch asks for no sleep (more may be due)."""
         await self.release()
@@ -137,10 +142,10 @@ class SchedulerService:
         if full:
             sleep = 0.0
         else:
-            # wake a lookahead before the next endpoint is due, and when a held run is
+            # wake a lookahead before the next endpoint is due (held runs are sent at their
+            # time by :meth:`release`: the loop calls it on a timer of its own, see ``next_release_at``)
             claim_at = next_endpoint - self._lookahead if next_endpoint is not None else None
-            held_at = self._held[0][0] if self._held else None
-            sleep = self._sleep_until(self._clock.now(), [at for at in (claim_at, next_retry, held_at) if at is not None])
+            sleep = self._sleep_until(self._clock.now(), [at for at in (claim_at, next_retry) if at is not None])
         return TickReport(fired=len(runs), dispatched=sent, sleep_s=sleep)
 
     async def release(self) -> int:

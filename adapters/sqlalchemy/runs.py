@@ -12,8 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from adapters.sqlalchemy.repository import Repository
 from adapters.sqlalchemy.tables import endpoints as endpoint_table
 from adapters.sqlalchemy.tables import runs as run_table
+from adapters.sqlalchemy.trusted import trusted
 from domain.errors import AlreadyExists, NotFound
-from domain.ids import EndpointId, JobId, RunId, TenantId
+from domain.ids import EndpointId, RunId, TenantId
 from domain.pagination import Page
 from domain.queries import RunQuery
 from domain.runs import Run, RunResult, RunSource, RunStatus
@@ -55,35 +56,54 @@ def _run_values(run: Run) -> dict[str, Any]:
     }
 
 
+_c = run_table.c
+RUN_COLUMNS = (
+    _c.id, _c.tenant_id, _c.endpoint_id, _c.job_id, _c.workflow_run_id, _c.step_key, _c.task, _c.status, _c.source,
+    _c.slot, _c.attempt, _c.params, _c.scheduled_at, _c.created_at, _c.started_at, _c.finished_at, _c.heartbeat_at,
+    _c.has_result, _c.status_code, _c.body_excerpt, _c.output, _c.error, _c.worker_id, _c.retry_of, _c.dead_lettered,
+    _c.exclusive, _c.dispatched_at,
+)
+"""The columns :func:`_to_run` reads, in its order: statements that read runs select these."""
+
+_trusted_run = trusted(Run)
+_trusted_result = trusted(RunResult)
+_STATUSES = {status.value: status for status in RunStatus}
+_SOURCES = {source.value: source for source in RunSource}
+
+
 def _to_run(row: Row[Any]) -> Run:
-    result = None
-    if row.has_result:
-        result = RunResult(status_code=row.status_code, body_excerpt=row.body_excerpt, output=row.output)
-    return Run(
-        id=RunId(row.id),
-        tenant_id=TenantId(row.tenant_id),
-        endpoint_id=EndpointId(row.endpoint_id) if row.endpoint_id is not None else None,
-        step_key=row.step_key,
-        task=parse_task(row.task) if row.task is not None else None,
-        job_id=JobId(row.job_id) if row.job_id is not None else None,
-        workflow_run_id=row.workflow_run_id,
-        status=RunStatus(row.status),
-        source=RunSource(row.source),
-        slot=row.slot,
-        attempt=row.attempt,
-        params=dict(row.params),
-        scheduled_at=row.scheduled_at,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        heartbeat_at=row.heartbeat_at,
-        result=result,
-        error=row.error,
-        worker_id=row.worker_id,
-        retry_of=RunId(row.retry_of) if row.retry_of is not None else None,
-        dead_lettered=row.dead_lettered,
-        exclusive=row.exclusive,
-        dispatched_at=row.dispatched_at,
+    """The run stored in ``row`` (a row of :data:`RUN_COLUMNS`), unpacked by position and built
+    without validating again what was validated when it was written (see ``trusted``)."""
+    (
+        run_id, tenant_id, endpoint_id, job_id, workflow_run_id, step_key, task, status, source, slot, attempt, params,
+        scheduled_at, created_at, started_at, finished_at, heartbeat_at, has_result, status_code, body_excerpt, output,
+        error, worker_id, retry_of, dead_lettered, exclusive, dispatched_at,
+    ) = row
+    return _trusted_run(
+        id=run_id,
+        tenant_id=tenant_id,
+        endpoint_id=endpoint_id,
+        step_key=step_key,
+        task=parse_task(task) if task is not None else None,
+        job_id=job_id,
+        workflow_run_id=workflow_run_id,
+        status=_STATUSES[status],
+        source=_SOURCES[source],
+        slot=slot,
+        attempt=attempt,
+        params=params,
+        scheduled_at=scheduled_at,
+        created_at=created_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        heartbeat_at=heartbeat_at,
+        result=_trusted_result(status_code=status_code, body_excerpt=body_excerpt, output=output) if has_result else None,
+        error=error,
+        worker_id=worker_id,
+        retry_of=retry_of,
+        dead_lettered=dead_lettered,
+        exclusive=exclusive,
+        dispatched_at=dispatched_at,
     )
 
 
@@ -114,7 +134,7 @@ class SqlAlchemyRunRepository(Repository):
         raise AlreadyExists("run slot", f"{run.endpoint_id or run.workflow_run_id}@{run.slot}")
 
     async def get(self, run_id: RunId, *, tenant_id: TenantId | None, for_update: bool = False) -> Run:
-        statement = select(run_table).where(run_table.c.id == run_id)
+        statement = select(*RUN_COLUMNS).where(run_table.c.id == run_id)
         if tenant_id is not None:
             statement = statement.where(run_table.c.tenant_id == tenant_id)
         if for_update:
@@ -138,7 +158,7 @@ class SqlAlchemyRunRepository(Repository):
             raise NotFound("run", run.id)
 
     async def list(self, tenant_id: TenantId | None, query: RunQuery) -> Page[Run]:
-        statement = select(run_table)
+        statement = select(*RUN_COLUMNS)
         if tenant_id is not None:
             statement = statement.where(run_table.c.tenant_id == tenant_id)
         if query.job_id is not None:
@@ -205,7 +225,7 @@ class SqlAlchemyRunRepository(Repository):
     async def get_many(self, run_ids: Sequence[RunId], *, for_update: bool = False) -> dict[RunId, Run]:
         if not run_ids:
             return {}
-        statement = select(run_table).where(run_table.c.id.in_(set(run_ids))).order_by(run_table.c.id)
+        statement = select(*RUN_COLUMNS).where(run_table.c.id.in_(set(run_ids))).order_by(run_table.c.id)
         if for_update:
             statement = statement.with_for_update(key_share=True)
         rows = await self._execute(statement)
@@ -235,7 +255,7 @@ class SqlAlchemyRunRepository(Repository):
             .with_for_update(key_share=True)
         )
         rows = await self._execute(
-            select(run_table).where(run_table.c.id.in_(ids)).order_by(run_table.c.id).with_for_update(key_share=True)
+            select(*RUN_COLUMNS).where(run_table.c.id.in_(ids)).order_by(run_table.c.id).with_for_update(key_share=True)
         )
         current = {row.id: _to_run(row) for row in rows}
         exclusive = {r.endpoint_id for r in current.values() if r.exclusive and r.status is RunStatus.PENDING}
@@ -283,7 +303,7 @@ class SqlAlchemyRunRepository(Repository):
 
     async def to_dispatch(self, *, now: datetime, dispatched_before: datetime, limit: int) -> Sequence[Run]:
         statement = (
-            select(run_table)
+            select(*RUN_COLUMNS)
             .where(
                 run_table.c.status == RunStatus.PENDING.value,
                 run_table.c.scheduled_at <= now,
@@ -297,7 +317,7 @@ class SqlAlchemyRunRepository(Repository):
     async def stale_running(self, *, heartbeat_before: datetime, limit: int) -> Sequence[Run]:
         c = run_table.c
         statement = (
-            select(run_table)
+            select(*RUN_COLUMNS)
             .where(
                 c.status == RunStatus.RUNNING.value,
                 func.coalesce(c.heartbeat_at, c.started_at, c.created_at) < heartbeat_before,
@@ -313,9 +333,13 @@ class SqlAlchemyRunRepository(Repository):
         c = run_table.c
         rank = func.row_number().over(partition_by=c.endpoint_id, order_by=(c.scheduled_at, c.id)).label("rank")
         ranked = (
-            select(run_table, rank)
+            select(*RUN_COLUMNS, rank)
             .where(c.endpoint_id.in_(set(endpoint_ids)), c.status == RunStatus.PENDING.value, c.scheduled_at <= now)
             .subquery()
         )
-        statement = select(ranked).where(ranked.c.rank == 1).order_by(ranked.c.scheduled_at, ranked.c.id)
+        statement = (
+            select(*(ranked.c[column.key] for column in RUN_COLUMNS))
+            .where(ranked.c.rank == 1)
+            .order_by(ranked.c.scheduled_at, ranked.c.id)
+        )
         return [_to_run(row) for row in await self._execute(statement)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, exists, func, literal, select, tuple_, update
+from sqlalchemy import Integer, Row, Select, bindparam, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sqlalchemy.repository import Repository
@@ -15,7 +17,7 @@ from adapters.sqlalchemy.tables import runs as run_table
 from adapters.sqlalchemy.trusted import trusted
 from domain.errors import AlreadyExists, NotFound
 from domain.ids import EndpointId, RunId, TenantId
-from domain.pagination import Page
+from domain.pagination import Cursor, Page
 from domain.queries import RunQuery
 from domain.runs import Run, RunResult, RunSource, RunStatus
 from domain.specs import parse_task, task_spec
@@ -107,6 +109,38 @@ def _to_run(row: Row[Any]) -> Run:
     )
 
 
+_LIST_FILTERS = {
+    "tenant_id": (_c.tenant_id, operator.eq),
+    "job_id": (_c.job_id, operator.eq),
+    "endpoint_id": (_c.endpoint_id, operator.eq),
+    "status": (_c.status, operator.eq),
+    "source": (_c.source, operator.eq),
+    "since": (_c.scheduled_at, operator.ge),
+    "until": (_c.scheduled_at, operator.lt),
+}
+"""The list's filters: the column each compares, and how."""
+
+
+@functools.cache
+def _list_statement(bound: frozenset[str], dead_lettered: bool | None) -> Select[Any]:
+    """The list query with a condition for each filter named in ``bound`` (``cursor_at``: after
+    the cursor), built and compiled once per combination; values come as bound parameters of
+    the same names, and ``limit``. Building the statement and its cache key for each request
+    added about half again to the CPU time of running it."""
+    statement = select(*RUN_COLUMNS)
+    for name, (column, compare) in _LIST_FILTERS.items():
+        if name in bound:
+            statement = statement.where(compare(column, bindparam(name, type_=column.type)))
+    if dead_lettered is not None:
+        statement = statement.where(_c.dead_lettered.is_(dead_lettered))
+    if "cursor_at" in bound:
+        statement = statement.where(
+            tuple_(_c.scheduled_at, _c.id)
+            < tuple_(bindparam("cursor_at", type_=_c.scheduled_at.type), bindparam("cursor_id", type_=_c.id.type))
+        )
+    return statement.order_by(_c.scheduled_at.desc(), _c.id.desc()).limit(bindparam("limit", type_=Integer()))
+
+
 class SqlAlchemyRunRepository(Repository):
     async def add(self, run: Run) -> None:
         """One statement that stores the run only if its endpoint exists and neither its id nor its
@@ -158,24 +192,30 @@ class SqlAlchemyRunRepository(Repository):
             raise NotFound("run", run.id)
 
     async def list(self, tenant_id: TenantId | None, query: RunQuery) -> Page[Run]:
-        statement = select(*RUN_COLUMNS)
-        if tenant_id is not None:
-            statement = statement.where(run_table.c.tenant_id == tenant_id)
-        if query.job_id is not None:
-            statement = statement.where(run_table.c.job_id == query.job_id)
-        if query.endpoint_id is not None:
-            statement = statement.where(run_table.c.endpoint_id == query.endpoint_id)
-        if query.status is not None:
-            statement = statement.where(run_table.c.status == query.status.value)
-        if query.source is not None:
-            statement = statement.where(run_table.c.source == query.source.value)
-        if query.since is not None:
-            statement = statement.where(run_table.c.scheduled_at >= query.since)
-        if query.until is not None:
-            statement = statement.where(run_table.c.scheduled_at < query.until)
-        if query.dead_lettered is not None:
-            statement = statement.where(run_table.c.dead_lettered.is_(query.dead_lettered))
-        return await self._page(statement, at=run_table.c.scheduled_at, id=run_table.c.id, page=query.page, to_entity=_to_run)
+        """Newest ``scheduled_at`` first, keyset-paginated; one prepared statement per combination
+        of filters (see :func:`_list_statement`), the values bound at execution."""
+        filters = {
+            "tenant_id": tenant_id,
+            "job_id": query.job_id,
+            "endpoint_id": query.endpoint_id,
+            "status": query.status.value if query.status is not None else None,
+            "source": query.source.value if query.source is not None else None,
+            "since": query.since,
+            "until": query.until,
+        }
+        values = {name: value for name, value in filters.items() if value is not None}
+        page = query.page
+        if page.cursor is not None:
+            values["cursor_at"], values["cursor_id"] = page.cursor.at, page.cursor.id
+        values["limit"] = page.limit + 1
+        statement = _list_statement(frozenset(values), query.dead_lettered)
+        rows = (await self._execute(statement, values)).all()
+        items = [_to_run(row) for row in rows[: page.limit]]
+        next_cursor = None
+        if len(rows) > page.limit:
+            last = items[-1]
+            next_cursor = Cursor(last.scheduled_at, last.id).encode()
+        return Page(items=items, next_cursor=next_cursor)
 
     async def add_new(self, runs: Sequence[Run]) -> Sequence[Run]:
         """One multi-row INSERT that skips taken slots. A run skipped although its slot is free

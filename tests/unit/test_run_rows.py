@@ -1,4 +1,5 @@
-"""Rows read back from the database become entities without validating again (``adapters.sqlalchemy.trusted``)."""
+"""Reading runs back from the database: entities built without validating again (``adapters.sqlalchemy.trusted``),
+the columns read, and the list query prepared once per combination of filters."""
 
 from __future__ import annotations
 
@@ -61,3 +62,15 @@ def test_runs_are_read_from_every_column_but_the_duration_they_never_read_back()
     assert [column.name for column in RUN_COLUMNS] == [
         column.name for column in run_table.columns if column.name != "duration_s"
     ]
+
+
+def test_a_combination_of_list_filters_is_built_once_with_its_values_bound_at_execution():
+    from adapters.sqlalchemy.runs import _list_statement
+
+    first = _list_statement(frozenset({"tenant_id", "endpoint_id", "cursor_at", "cursor_id", "limit"}), None)
+    again = _list_statement(frozenset({"limit", "cursor_id", "cursor_at", "endpoint_id", "tenant_id"}), None)
+
+    assert again is first
+    sql = str(first)
+    assert ":endpoint_id" in sql and ":cursor_at" in sql and ":limit" in sql
+    assert ":job_id" not in sql

@@ -194,5 +194,6 @@ def _storage(settings: Settings) -> tuple[UnitOfWorkFactory, Callable[[], Awaita
         return MemoryStore().unit_of_work, None
     from adapters.sqlalchemy import SqlAlchemyStore
 
-    store = SqlAlchemyStore.from_url(settings.database_url)
+    pool = {"pool_size": settings.database_pool_size}
+    store = SqlAlchemyStore.from_url(settings.database_url, **(pool if settings.database_kind == "postgresql" else {}))
     return store.unit_of_work, store.dispose

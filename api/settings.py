@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         default=f"sqlite+aiosqlite:///{DEFAULT_DATABASE_FILE}",
         description="Where runs are recorded: sqlite+aiosqlite:///file.db, postgresql+asyncpg://…, or memory://",
     )
+    database_pool_size: int = Field(
+        default=5, ge=1, le=1000,
+        description="PostgreSQL connections each process keeps open; bursts open up to 10 more, closed as they are "
+        "returned. Give an API process at least as many as the requests it serves at once",
+    )
     broker_url: str = Field(default="", description="Empty: in-process broker; redis://… or amqp://…")
     planner: Literal["deterministic", "openai"] = "deterministic"
     openai_base_url: str | None = None

@@ -1,12 +1,14 @@
 """List-runs latency and throughput of the HTTP API over 1,000,000 runs in PostgreSQL.
 
-    python -m bench.api [--runs 1000000] [--endpoints 10] [--seconds 10] [--connections 16]
+    python -m bench.api [--runs 1000000] [--endpoints 10] [--seconds 10] [--connections 16] [--workers 1,2]
 
 Seeds ``runs`` rows spread over ``endpoints`` endpoints (set-based SQL, a minute
-or so), starts the API in its own process (uvicorn, one worker), and measures
-``GET /v1/runs?endpoint_id=…&limit=50`` newest first at page 1, and at pages
-100, 1,000 and the last page through their keyset cursors: p50/p99 latency and
-requests per second. Uses ``wrk`` when installed (``apt-get install wrk``: a C
+or so), then, for each worker count in ``--workers``, starts the API as a
+deployment does (``uvicorn --factory api.app:from_environment --workers N``, with
+``OSTINATO_DATABASE_POOL_SIZE`` set so the workers' pools hold the
+``connections`` between them) and measures ``GET /v1/runs?endpoint_id=…&limit=50``
+newest first at page 1, and at pages 100, 1,000 and the last page through their
+keyset cursors: p50/p99 latency and requests per second. Uses ``wrk`` when installed (``apt-get install wrk``: a C
 load generator that leaves the CPU to the server) and an httpx load generator
 in a separate process otherwise. Prints its figures; asserts nothing.
 """
@@ -86,17 +88,13 @@ async def seed(url: str, runs: int, endpoints: int) -> list[str]:
     return ids
 
 
-def serve(url: str, log: Path) -> subprocess.Popen:
-    code = (
-        "import uvicorn\n"
-        "from api.bootstrap import bootstrap\n"
-        "from api.http import create_app\n"
-        "from api.settings import load_settings\n"
-        f"app = create_app(bootstrap(load_settings(database_url={url!r})))\n"
-        f"uvicorn.run(app, host='127.0.0.1', port={PORT}, log_level='warning', access_log=False)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT)
+def serve(url: str, log: Path, *, workers: int, pool_size: int) -> subprocess.Popen:
+    """The API as docs/execution.md runs it: uvicorn's factory over ``OSTINATO_*`` settings."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OSTINATO_DATABASE_URL": url,
+           "OSTINATO_DATABASE_POOL_SIZE": str(pool_size)}
+    command = [sys.executable, "-m", "uvicorn", "--factory", "api.app:from_environment", "--host", "127.0.0.1",
+               "--port", str(PORT), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=log.open("a"), stderr=subprocess.STDOUT)
 
 
 async def make_token(url: str) -> str:
@@ -175,7 +173,9 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", default="1,2", help="API worker processes, comma-separated: one server each")
     args = parser.parse_args()
+    worker_counts = [int(count) for count in args.workers.split(",")]
 
     url = fresh_postgres(DB)
     started = time.monotonic()
@@ -183,29 +183,32 @@ def main() -> None:
     print(f"seeded {args.runs:,} runs over {args.endpoints} endpoints in {time.monotonic() - started:.0f}s")
     token = asyncio.run(make_token(url))
     log = Path(tempfile.mkdtemp(prefix="ostinato-bench-")) / "api.log"
-    server = serve(url, log)
     base = f"http://127.0.0.1:{PORT}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        per = args.runs // args.endpoints
-        last = (per + 49) // 50
-        depths = [1, 100, 1000, last]
-        starts = cursors(base, token, endpoint_ids[0], depths)
-        tool = "wrk" if shutil.which("wrk") else "python"
-        print(f"GET /v1/runs?endpoint_id=…&limit=50 (one endpoint of {per:,} runs), {args.connections} connections, "
-              f"{args.seconds}s each, load from {tool}:")
-        for depth in depths:
-            query = f"endpoint_id={endpoint_ids[0]}&limit=50" + (f"&cursor={starts[depth]}" if starts.get(depth) else "")
-            target = f"{base}/v1/runs?{query}"
-            p50, p99, rps = (measure_wrk if tool == "wrk" else measure_python)(target, token, args.seconds, args.connections)
-            print(f"  page {depth:>6,}: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {rps:8.0f} req/s")
-    finally:
-        stop([server])
+    per = args.runs // args.endpoints
+    last = (per + 49) // 50
+    depths = sorted({depth for depth in (1, 100, 1000) if depth < last} | {last})
+    tool = "wrk" if shutil.which("wrk") else "python"
+    for workers in worker_counts:
+        pool_size = -(-args.connections // workers)
+        server = serve(url, log, workers=workers, pool_size=pool_size)
+        try:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            starts = cursors(base, token, endpoint_ids[0], depths)
+            print(f"GET /v1/runs?endpoint_id=…&limit=50 (one endpoint of {per:,} runs), {args.connections} connections, "
+                  f"{args.seconds}s each, load from {tool}; API: {workers} uvicorn worker process"
+                  f"{'es' if workers > 1 else ''}, OSTINATO_DATABASE_POOL_SIZE={pool_size}:")
+            for depth in depths:
+                query = f"endpoint_id={endpoint_ids[0]}&limit=50" + (f"&cursor={starts[depth]}" if starts.get(depth) else "")
+                target = f"{base}/v1/runs?{query}"
+                p50, p99, rps = (measure_wrk if tool == "wrk" else measure_python)(target, token, args.seconds, args.connections)
+                print(f"  page {depth:>6,}: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {rps:8.0f} req/s")
+        finally:
+            stop([server])
     print(f"server log: {log}")
 
 

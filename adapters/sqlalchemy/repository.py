@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Select, Table, any_, bindparam, func, select, tuple_, update
@@ -43,13 +43,15 @@ class Repository:
     async def _execute(
         self,
         statement: Executable,
+        parameters: Mapping[str, Any] | None = None,
         *,
         unique: Callable[[], Exception] | None = None,
         foreign_key: Callable[[], Exception] | None = None,
     ) -> Result[Any]:
-        """Run ``statement`` in the unit of work's transaction, with driver errors translated."""
+        """Run ``statement`` (with the values of its bound ``parameters``) in the unit of work's
+        transaction, with driver errors translated."""
         with translated(unique=unique, foreign_key=foreign_key):
-            return await self._uow.connection.execute(statement)
+            return await self._uow.connection.execute(statement, parameters)
 
     async def _execute_many(
         self,

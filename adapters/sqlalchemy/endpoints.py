@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Table, exists, func, or_, select, true, update
 
 from adapters.sqlalchemy.repository import Repository
+from adapters.sqlalchemy.trusted import trusted
 from adapters.sqlalchemy.tables import endpoints as endpoint_table
 from adapters.sqlalchemy.tables import jobs
 from domain.endpoints import EndpointStatus, JobEndpoint
@@ -97,6 +98,9 @@ def _endpoint_values(endpoint: JobEndpoint) -> dict[str, Any]:
     }
 
 
+_trusted_endpoint = trusted(JobEndpoint)  # the row was written from a validated endpoint (ADR 0013)
+
+
 def _to_endpoint(row: Row[Any]) -> JobEndpoint:
     interval_hint = None
     if row.interval_hint_s is not None:
@@ -110,7 +114,7 @@ def _to_endpoint(row: Row[Any]) -> JobEndpoint:
         oneshot_hint = OneShotHint(
             run_at=row.oneshot_hint_run_at, expires_at=row.oneshot_hint_expires_at, reason=row.oneshot_hint_reason
         )
-    return JobEndpoint(
+    return _trusted_endpoint(
         id=EndpointId(row.id),
         tenant_id=TenantId(row.tenant_id),
         job_id=JobId(row.job_id) if row.job_id is not None else None,

@@ -27,7 +27,7 @@ same transaction, so this order cannot deadlock with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
@@ -279,10 +279,13 @@ class WorkflowStepRepository(Protocol):
         """Store new step states; raises ``AlreadyExists`` when a run already has one of the steps,
         ``NotFound`` when their run is not stored."""
 
-    async def list_for_run(self, run_id: WorkflowRunId, *, for_update: bool = False) -> Sequence[WorkflowRunStep]:
-        """The run's steps, by step key (empty for an unknown run). The run's row guards them:
-        writers lock the run (``WorkflowRunRepository.get(for_update=True)``) first;
-        ``for_update`` also locks the step rows."""
+    async def list_for_run(
+        self, run_id: WorkflowRunId, *, keys: Collection[str] | None = None, for_update: bool = False
+    ) -> Sequence[WorkflowRunStep]:
+        """The run's steps, by step key (empty for an unknown run); with ``keys``, only those
+        (keys the run lacks are left out). The run's row guards them: writers lock the run
+        (``WorkflowRunRepository.get(for_update=True)``) first; ``for_update`` also locks the
+        step rows."""
 
     async def update_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         """Replace stored step states in one batch; raises ``NotFound`` for one not stored."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import re
+from functools import cached_property
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NewType
@@ -410,10 +411,25 @@ class Workflow:
         return evolve(self, status=WorkflowStatus.ARCHIVED, updated_at=now)
 
     def step(self, key: str) -> Step:
-        for step in self.steps:
-            if step.key == key:
-                return step
-        raise NotFound("step", key)
+        found = self._by_key.get(key)
+        if found is None:
+            raise NotFound("step", key)
+        return found
+
+    @cached_property
+    def _by_key(self) -> dict[str, Step]:
+        return {step.key: step for step in self.steps}
+
+    @cached_property
+    def _graph(self) -> RunGraph:
+        return RunGraph.of(self, {step.key: frozenset(step.depends_on) for step in self.steps})
+
+    def graph(self, plan: Plan | None = None) -> RunGraph:
+        """The DAG a run follows (:meth:`predecessors`, their successors, what each step reads);
+        built once per workflow version unless an AI plan binds the order."""
+        if self.planner is PlannerKind.AI and plan is not None:
+            return RunGraph.of(self, self.predecessors(plan))
+        return self._graph
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -433,6 +449,50 @@ class Workflow:
         if self.planner is PlannerKind.AI and plan is not None:
             return plan_predecessors(plan, self.briefs())
         return {step.key: frozenset(step.depends_on) for step in self.steps}
+
+
+@frozen(kw_only=True)
+class RunGraph:
+    """A run's DAG, indexed for the advance policy: each step's ``predecessors`` (declared
+    order), ``successors`` (declared order), ``needs`` (what resolving it reads: its
+    predecessors and the steps its ``when`` and ``inputs`` reference) and the ``sinks``
+    (steps without successors: a run can only end when one of them finishes)."""
+
+    keys: tuple[str, ...]
+    predecessors: Mapping[str, tuple[str, ...]]
+    successors: Mapping[str, tuple[str, ...]]
+    needs: Mapping[str, frozenset[str]]
+    sinks: frozenset[str]
+
+    @classmethod
+    def of(cls, workflow: Workflow, predecessors: Mapping[str, frozenset[str]]) -> RunGraph:
+        keys = workflow.keys
+        position = {key: index for index, key in enumerate(keys)}
+        successors: dict[str, list[str]] = {key: [] for key in keys}
+        for key in keys:  # declared order
+            for predecessor in predecessors[key]:
+                successors[predecessor].append(key)
+        ordered = {key: tuple(sorted(predecessors[key], key=position.__getitem__)) for key in keys}
+        needs = {
+            step.key: frozenset(predecessors[step.key]) | {ref for _, ref in step.references()}
+            for step in workflow.steps
+        }
+        return cls(
+            keys=keys,
+            predecessors=ordered,
+            successors={key: tuple(found) for key, found in successors.items()},
+            needs=needs,
+            sinks=frozenset(key for key, found in successors.items() if not found),
+        )
+
+
+class MissingSteps(Exception):
+    """Raised by :func:`advance`, given only some of a run's step states, when its rules need
+    the states of ``keys`` too: load them and call it again with them added."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = frozenset(keys)
+        super().__init__(f"the states of steps {sorted(self.keys)} are needed")
 
 
 # -- runs -------------------------------------------------------------------------
@@ -638,8 +698,9 @@ class StepOutcome:
 
 @frozen(kw_only=True)
 class Advance:
-    """The result of a policy call: the run and all its steps (declared order), the keys whose
-    state changed, the keys now ready to dispatch, and job runs the orchestrator should cancel."""
+    """The result of a policy call: the run and all its steps (declared order; those given, when
+    :func:`advance` was given some), the keys whose state changed, the keys now ready to
+    dispatch, and job runs the orchestrator should cancel."""
 
     run: WorkflowRun
     steps: tuple[WorkflowRunStep, ...]
@@ -673,24 +734,39 @@ def run_context(run: WorkflowRun, steps: Iterable[WorkflowRunStep]) -> dict[str,
 
 
 class _Progress:
-    """A mutable working copy of one run while a policy call applies its rules."""
+    """A mutable working copy of one run while a policy call applies its rules.
 
-    def __init__(self, workflow: Workflow, run: WorkflowRun, steps: Sequence[WorkflowRunStep]) -> None:
+    ``steps`` may be a subset of the run's steps (``complete=False``): a rule that needs a
+    state not given raises :class:`MissingSteps`, and the caller calls again with more."""
+
+    def __init__(
+        self, workflow: Workflow, run: WorkflowRun, steps: Sequence[WorkflowRunStep], *, complete: bool = True,
+        graph: RunGraph | None = None,
+    ) -> None:
         if workflow.id != run.workflow_id or workflow.version != run.workflow_version:
             raise ValidationFailed.field("workflow_version", "the run belongs to another workflow or version")
         states = {state.step_key: state for state in steps}
-        if set(states) != set(workflow.keys) or len(states) != len(steps):
+        if len(states) != len(steps) or (
+            set(states) != set(workflow.keys) if complete else not states.keys() <= workflow._by_key.keys()
+        ):
             raise ValidationFailed.field("steps", "must hold exactly one state per step of the workflow")
         self.workflow = workflow
         self.run = run
         self.states = states
-        self.predecessors = workflow.predecessors(run.plan)
-        self.successors: dict[str, list[str]] = {key: [] for key in workflow.keys}
-        for key in workflow.keys:  # declared order
-            for predecessor in self.predecessors[key]:
-                self.successors[predecessor].append(key)
+        self.graph = graph if graph is not None else workflow.graph(run.plan)
         self.changed: dict[str, None] = {}
         self.cancel_runs: list[RunId] = []
+
+    def state(self, key: str) -> WorkflowRunStep:
+        found = self.states.get(key)
+        if found is None:
+            raise MissingSteps([key])
+        return found
+
+    def require(self, keys: Iterable[str]) -> None:
+        missing = [key for key in keys if key not in self.states]
+        if missing:
+            raise MissingSteps(missing)
 
     def set(self, state: WorkflowRunStep) -> None:
         self.states[state.step_key] = state
@@ -700,9 +776,9 @@ class _Progress:
         ready = tuple(k for k in self.changed if self.states[k].status is StepStatus.READY)
         return Advance(
             run=self.run,
-            steps=tuple(self.states[key] for key in self.workflow.keys),
-            changed=tuple(k for k in self.workflow.keys if k in self.changed),
-            ready=tuple(k for k in self.workflow.keys if k in ready),
+            steps=tuple(self.states[key] for key in self.graph.keys if key in self.states),
+            changed=tuple(k for k in self.graph.keys if k in self.changed),
+            ready=tuple(k for k in self.graph.keys if k in ready),
             cancel_runs=tuple(self.cancel_runs),
         )
 
@@ -715,11 +791,13 @@ class _Progress:
         queue = [key]
         while queue and not self.run.status.final:
             current = queue.pop(0)
-            state = self.states[current]
+            state = self.state(current)
             if state.status is StepStatus.FAILED and self.workflow.step(current).on_failure is OnFailure.HALT:
                 self.halt(current, at)
                 return
-            for successor in self.successors[current]:
+            successors = self.graph.successors[current]
+            self.require(successors)
+            for successor in successors:
                 following = self.states[successor]
                 if following.status.final:
                     continue
@@ -731,8 +809,9 @@ class _Progress:
 
     def resolve(self, key: str, at: datetime) -> bool:
         """Decide a step whose predecessors have all finished; True when it finished on the spot."""
+        self.require(self.graph.needs[key])
         step = self.workflow.step(key)
-        predecessors = [p for p in self.workflow.keys if p in self.predecessors[key]]
+        predecessors = self.graph.predecessors[key]
         state = self.states[key]
         blocked = [p for p in predecessors if self.blocks(p)]
         if blocked:
@@ -743,7 +822,10 @@ class _Progress:
         if predecessors and not any(self.proceeds(p) for p in predecessors):
             self.set(state.skip(at=at, cause=SkipCause.NO_BRANCH, reason="every predecessor was skipped"))
             return True
-        context = run_context(self.run, self.states.values())
+        if step.when is None and not step.inputs:
+            self.set(state.make_ready(input={}))
+            return False
+        context = run_context(self.run, (self.states[k] for k in self.graph.needs[key]))
         try:
             if step.when is not None and not step.when.evaluate(context):
                 self.set(state.skip(at=at, cause=SkipCause.CONDITION, reason=f"condition is false: {step.when.source}"))
@@ -775,9 +857,10 @@ class _Progress:
         return state.status is StepStatus.FAILED and self.workflow.step(key).on_failure is OnFailure.CONTINUE
 
     def halt(self, key: str, at: datetime) -> None:
+        self.require(self.graph.keys)
         error = self.states[key].error or "failed"
         reason = f"the run halted: step {key!r} failed"
-        for other in self.workflow.keys:
+        for other in self.graph.keys:
             state = self.states[other]
             if state.status.final:
                 continue
@@ -787,8 +870,16 @@ class _Progress:
         self.run = self.run.fail(at=at, error=f"step {key!r} failed: {error}")
 
     def settle(self, at: datetime) -> None:
-        """A running run whose steps have all finished succeeds (a halt has already failed it)."""
-        if self.run.status is WorkflowRunStatus.RUNNING and all(s.status.final for s in self.states.values()):
+        """A running run whose steps have all finished succeeds (a halt has already failed it).
+        A step finishes only after its predecessors, so the last to finish is a sink: unless a
+        sink finished in this call, the run cannot have ended, and the other steps are not read."""
+        if self.run.status is not WorkflowRunStatus.RUNNING:
+            return
+        if len(self.states) < len(self.graph.keys):
+            if not any(k in self.graph.sinks and self.states[k].status.final for k in self.changed):
+                return
+            self.require(self.graph.keys)
+        if all(s.status.final for s in self.states.values()):
             self.run = self.run.succeed(at=at)
 
 
@@ -801,23 +892,33 @@ def start_run(
     for state in steps:
         if state.status is not StepStatus.PENDING:
             raise InvalidTransition(f"step {state.step_key} of run {run.id} is {state.status}, not pending")
+    predecessors = progress.graph.predecessors
     for key in workflow.keys:
-        count = len(progress.predecessors[key])
+        count = len(predecessors[key])
         if count:
             progress.set(progress.states[key].wait(remaining=count))
     for key in workflow.keys:
         if progress.run.status.final:
             break
-        if not progress.predecessors[key] and progress.resolve(key, at):
+        if not predecessors[key] and progress.resolve(key, at):
             progress.finished(key, at)
     progress.settle(at)
     return progress.result()
 
 
 def advance(
-    workflow: Workflow, run: WorkflowRun, steps: Sequence[WorkflowRunStep], outcome: StepOutcome, *, rand: float = 1.0
+    workflow: Workflow, run: WorkflowRun, steps: Sequence[WorkflowRunStep], outcome: StepOutcome, *, rand: float = 1.0,
+    complete: bool = True, graph: RunGraph | None = None,
 ) -> Advance:
     """Apply one step's outcome and everything that follows from it.
+
+    ``steps`` holds every step's state, or with ``complete=False`` only some of them: then
+    the result's ``steps`` are those given (updated), and a rule that needs another state
+    raises :class:`MissingSteps` naming the states to add. The outcome's own step, its
+    successors, and what a successor left with nothing to wait for reads (its predecessors
+    and the steps its ``when`` and ``inputs`` reference) are what a step's end usually
+    needs; a halt, or a sink's end, needs them all. ``graph`` is ``workflow.graph(run.plan)``,
+    for a caller that keeps it.
 
     The rules, in order:
 
@@ -854,10 +955,10 @@ def advance(
     7. **Final status**: when every step has finished and no halt happened, the run
        succeeds; failures handled by ``skip`` or ``continue`` do not fail it.
     """
-    progress = _Progress(workflow, run, steps)
-    state = progress.states.get(outcome.key)
-    if state is None:
+    progress = _Progress(workflow, run, steps, complete=complete, graph=graph)
+    if outcome.key not in workflow._by_key:
         raise NotFound("step", outcome.key)
+    state = progress.state(outcome.key)
     stale = outcome.job_run_id is not None and outcome.job_run_id != state.job_run_id
     if run.status.final or state.status.final or stale:
         return progress.result()

@@ -40,9 +40,11 @@ from domain.planning import Plan
 from domain.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.runs import Run, RunSource, RunStatus
 from domain.tasks import DEFAULT_TIMEOUT, Task
+from domain.errors import NotFound
 from domain.workflows import (
-    Advance,
     EndpointRef,
+    MissingSteps,
+    RunGraph,
     StepOutcome,
     StepStatus,
     Workflow,
@@ -133,16 +135,18 @@ class Orchestrator:
         steps = pending_steps(workflow, run)
         started = start_run(workflow, run, steps, plan=plan, at=now)
         before = {state.step_key: state for state in steps}
-        result, jobs, cancel = await self._dispatch_ready(uow, workflow, started, now=now)
-        await uow.workflow_runs.add(result.run)
-        await uow.workflow_steps.add_many(result.steps)
+        work = _Working(started.run, before, workflow.graph(started.run.plan))
+        work.apply(started.run, started.steps)
+        jobs, cancel = await self._dispatch_ready(uow, workflow, work, now=now)
+        await uow.workflow_runs.add(work.run)
+        await uow.workflow_steps.add_many([work.states[key] for key in workflow.keys])
         jobs, _ = await self._store_jobs(uow, jobs, cancel, now=now)
-        events.extend(_run_events(workflow, None, run, result.run, now))
-        events.extend(_step_events(workflow, result.run, before, result.steps, now))
-        if result.run.status.final:
-            events.extend(_run_events(workflow, WorkflowRunStatus.RUNNING, run, result.run, now))
+        events.extend(_run_events(workflow, None, run, work.run, now))
+        events.extend(_step_events(workflow, work.run, before, work.in_order(work.states), now))
+        if work.run.status.final:
+            events.extend(_run_events(workflow, WorkflowRunStatus.RUNNING, run, work.run, now))
         self._versions.setdefault((workflow.id, workflow.version), workflow)
-        return Launched(run=result.run, dispatch=tuple(_items(jobs)))
+        return Launched(run=work.run, dispatch=tuple(_items(jobs)))
 
     # -- advancing ----------------------------------------------------------------
 
@@ -151,7 +155,12 @@ class Orchestrator:
     ) -> StepReport:
         """Advance the workflow runs of ``final`` job runs (stored in this transaction; ``retries``
         are the retries the engine creates for some of them). Locks each workflow run's row in
-        id order; runs without a workflow cost nothing."""
+        id order; runs without a workflow cost nothing.
+
+        Only the steps an advance reads are loaded: the finished steps and their successors
+        first, then whatever :func:`advance` asks for (:class:`MissingSteps`: the predecessors
+        of a step now free to start, every step on a halt or when a sink finishes). Steps are
+        written back only if they changed."""
         mine = [run for run in final if run.workflow_run_id is not None and run.step_key is not None]
         if not mine:
             return NOTHING
@@ -171,12 +180,14 @@ class Orchestrator:
                 abandoned.update(job.id for job in jobs if job.id in retry_of)
                 continue
             workflow = await self.version(uow, run)
-            stored = {state.step_key: state for state in await uow.workflow_steps.list_for_run(run.id)}
-            current = Advance(run=run, steps=tuple(stored[key] for key in workflow.keys if key in stored))
+            graph = workflow.graph(run.plan)
+            wanted = {job.step_key for job in jobs if job.step_key in graph.successors}
+            wanted.update(successor for key in list(wanted) for successor in graph.successors[key])
+            work = _Working(run, {}, graph)
+            await work.load(uow, wanted, strict=False)
             for job in jobs:
-                state = stored.get(job.step_key or "")
-                latest = _state(current, job.step_key)
-                if state is None or latest is None or current.run.status.final:
+                latest = work.states.get(job.step_key or "")
+                if latest is None or work.run.status.final:
                     abandoned.add(job.id)
                     continue
                 if latest.status is not StepStatus.RUNNING or latest.job_run_id != job.id:
@@ -184,36 +195,51 @@ class Orchestrator:
                     continue
                 retry = retry_of.get(job.id)
                 if retry is not None:
-                    current = _replace(current, latest.rerun(job_run_id=retry.id, attempt=retry.attempt))
+                    work.states[latest.step_key] = latest.rerun(job_run_id=retry.id, attempt=retry.attempt)
                     continue
-                result = advance(workflow, current.run, current.steps, _outcome(job, now))
-                cancel.extend(result.cancel_runs)
-                current = Advance(run=result.run, steps=result.steps)
-            current, jobs_now, more = await self._dispatch_ready(uow, workflow, current, now=now)
-            changed = [state for state in current.steps if stored.get(state.step_key) != state]
-            if current.run != run:
-                await uow.workflow_runs.update(current.run)
+                cancel.extend(await self._advance(uow, workflow, work, _outcome(job, now)))
+            jobs_now, more = await self._dispatch_ready(uow, workflow, work, now=now)
+            changed = work.changed()
+            if work.run != run:
+                await uow.workflow_runs.update(work.run)
             await uow.workflow_steps.update_many(changed)
             jobs_now, later = await self._store_jobs(uow, jobs_now, more, now=now)
             cancel.extend(later)
             dispatch.extend(_items(jobs_now))
-            events.extend(_step_events(workflow, current.run, stored, current.steps, now))
-            events.extend(_run_events(workflow, run.status, run, current.run, now))
+            events.extend(_step_events(workflow, work.run, work.stored, changed, now))
+            events.extend(_run_events(workflow, run.status, run, work.run, now))
         if events:
             await uow.events.append(events)
         return StepReport(dispatch=tuple(dispatch), cancel=tuple(cancel), abandoned=frozenset(abandoned))
 
+    async def _advance(self, uow: UnitOfWork, workflow: Workflow, work: _Working, outcome: StepOutcome) -> tuple[RunId, ...]:
+        """Apply ``outcome`` to ``work``, loading the steps :func:`advance` asks for; return the
+        job runs to cancel."""
+        while True:
+            try:
+                result = advance(
+                    workflow, work.run, list(work.states.values()), outcome, complete=False, graph=work.graph
+                )
+            except MissingSteps as missing:
+                if missing.keys <= work.states.keys():
+                    raise  # asked for steps it was given: a bug, not a reason to loop
+                await work.load(uow, missing.keys)
+                continue
+            work.apply(result.run, result.steps)
+            return result.cancel_runs
+
     async def _dispatch_ready(
-        self, uow: UnitOfWork, workflow: Workflow, current: Advance, *, now: datetime
-    ) -> tuple[Advance, list[tuple[Run, int]], list[RunId]]:
+        self, uow: UnitOfWork, workflow: Workflow, work: _Working, *, now: datetime
+    ) -> tuple[list[tuple[Run, int]], list[RunId]]:
         """Give every ready step its job run (and move it to running). A step whose endpoint is
-        gone (or another tenant's) fails at once, which may make more steps ready: repeat."""
+        gone (or another tenant's) fails at once, which may make more steps ready: repeat.
+        A step is ready only in the transaction that made it so: the loaded steps hold them all."""
         jobs: list[tuple[Run, int]] = []
         cancel: list[RunId] = []
         endpoints: dict[str, Any] = {}
-        while not current.run.status.final:
+        while not work.run.status.final:
             ready = [
-                state for state in current.steps
+                state for state in work.in_order(work.states)
                 if state.status is StepStatus.READY and (state.not_before is None or state.not_before <= now)
             ]
             if not ready:
@@ -227,25 +253,21 @@ class Orchestrator:
             failures: list[tuple[str, str]] = []
             for state in ready:
                 step = workflow.step(state.step_key)
-                job, priority, problem = _job_run(workflow, current.run, state, step, endpoints, now)
+                job, priority, problem = _job_run(workflow, work.run, state, step, endpoints, now)
                 if job is None:
-                    current = _replace(current, state.start(at=now, job_run_id=None))  # type: ignore[arg-type]
+                    work.states[state.step_key] = state.start(at=now, job_run_id=None)  # type: ignore[arg-type]
                     failures.append((state.step_key, problem or "cannot run"))
                     continue
                 jobs.append((job, priority))
-                current = _replace(current, state.start(at=now, job_run_id=job.id))
+                work.states[state.step_key] = state.start(at=now, job_run_id=job.id)
             for key, problem in failures:
-                if current.run.status.final:
+                if work.run.status.final:
                     break
-                result = advance(
-                    workflow, current.run, current.steps,
-                    StepOutcome(key=key, succeeded=False, error=problem, at=now, may_retry=False),
-                )
-                cancel.extend(result.cancel_runs)
-                current = Advance(run=result.run, steps=result.steps)
+                outcome = StepOutcome(key=key, succeeded=False, error=problem, at=now, may_retry=False)
+                cancel.extend(await self._advance(uow, workflow, work, outcome))
             if not failures:
                 break
-        return current, jobs, cancel
+        return jobs, cancel
 
     async def _store_jobs(
         self, uow: UnitOfWork, jobs: Sequence[tuple[Run, int]], cancel: Sequence[RunId], *, now: datetime
@@ -349,18 +371,41 @@ def _finish_order(job: Run) -> tuple[datetime, str]:
     return (job.finished_at or job.created_at, job.id)
 
 
-def _state(current: Advance, key: str | None) -> WorkflowRunStep | None:
-    for state in current.steps:
-        if state.step_key == key:
-            return state
-    return None
+class _Working:
+    """One workflow run being advanced in a transaction: the run, the step states loaded so far
+    (``stored``, as read) and their current values (``states``)."""
 
+    def __init__(self, run: WorkflowRun, stored: dict[str, WorkflowRunStep], graph: RunGraph) -> None:
+        self.run = run
+        self.graph = graph
+        self.stored = stored
+        self.states = dict(stored)
 
-def _replace(current: Advance, state: WorkflowRunStep) -> Advance:
-    return Advance(
-        run=current.run,
-        steps=tuple(state if s.step_key == state.step_key else s for s in current.steps),
-    )
+    async def load(self, uow: UnitOfWork, keys: Iterable[str], *, strict: bool = True) -> None:
+        """Read the states of ``keys`` not loaded yet (they are unchanged in this transaction).
+        ``strict``: a step missing from the store is an error, not a step to leave out."""
+        missing = {key for key in keys if key not in self.states}
+        if not missing:
+            return
+        for state in await uow.workflow_steps.list_for_run(self.run.id, keys=missing):
+            self.stored[state.step_key] = state
+            self.states[state.step_key] = state
+        lost = sorted(missing - self.states.keys())
+        if strict and lost:
+            raise NotFound("workflow step", f"{self.run.id}/{lost[0]}")
+
+    def apply(self, run: WorkflowRun, steps: Iterable[WorkflowRunStep]) -> None:
+        self.run = run
+        self.states = {state.step_key: state for state in steps}
+
+    def in_order(self, keys: Iterable[str]) -> list[WorkflowRunStep]:
+        """The loaded states among ``keys``, in declared order."""
+        wanted = set(keys)
+        return [self.states[key] for key in self.graph.keys if key in wanted and key in self.states]
+
+    def changed(self) -> list[WorkflowRunStep]:
+        """The states that differ from the stored ones, in declared order."""
+        return self.in_order(key for key, state in self.states.items() if self.stored.get(key) != state)
 
 
 # -- events -----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from adapters.memory.store import MemoryStore, paginate
 from domain.errors import AlreadyExists, NotFound
@@ -64,7 +64,13 @@ class MemoryWorkflowStepRepository:
         for step in steps:
             self._store.workflow_steps[(step.workflow_run_id, step.step_key)] = step
 
-    async def list_for_run(self, run_id: WorkflowRunId, *, for_update: bool = False) -> Sequence[WorkflowRunStep]:
+    async def list_for_run(
+        self, run_id: WorkflowRunId, *, keys: Collection[str] | None = None, for_update: bool = False
+    ) -> Sequence[WorkflowRunStep]:
+        if keys is not None:
+            steps = self._store.workflow_steps
+            found = [steps[(run_id, key)] for key in set(keys) if (run_id, key) in steps]
+            return sorted(found, key=lambda step: step.step_key)
         found = [step for (rid, _), step in self._store.workflow_steps.items() if rid == run_id]
         return sorted(found, key=lambda step: step.step_key)
 

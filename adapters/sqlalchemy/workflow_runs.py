@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, insert, select, tuple_, update
@@ -158,8 +158,14 @@ class SqlAlchemyWorkflowStepRepository(Repository):
             foreign_key=lambda: NotFound("workflow run", steps[0].workflow_run_id),
         )
 
-    async def list_for_run(self, run_id: WorkflowRunId, *, for_update: bool = False) -> Sequence[WorkflowRunStep]:
+    async def list_for_run(
+        self, run_id: WorkflowRunId, *, keys: Collection[str] | None = None, for_update: bool = False
+    ) -> Sequence[WorkflowRunStep]:
         statement = select(step_table).where(step_table.c.workflow_run_id == run_id).order_by(step_table.c.step_key)
+        if keys is not None:
+            if not keys:
+                return []
+            statement = statement.where(step_table.c.step_key.in_(sorted(set(keys))))
         if for_update:
             statement = statement.with_for_update(key_share=True)
         return [_to_step(row) for row in await self._execute(statement)]

@@ -148,6 +148,20 @@ async def test_a_runs_steps_read_back_by_key_with_every_field(store, workflow):
     assert await read_steps(store, WorkflowRunId(new_id())) == []
 
 
+async def test_a_runs_steps_read_by_key_are_those_keys_it_has_and_no_others(store, workflow):
+    run, other = a_started_run(workflow), a_started_run(workflow)
+    fetch, bill, notify = pending_steps(workflow, run)
+    await stored_runs(store, run, other, steps=[fetch, bill, notify, *pending_steps(workflow, other)])
+
+    async with store.unit_of_work() as uow:
+        found = await uow.workflow_steps.list_for_run(run.id, keys=["notify", "fetch", "ghost", "fetch"])
+        none = await uow.workflow_steps.list_for_run(run.id, keys=[])
+        unknown_run = await uow.workflow_steps.list_for_run(WorkflowRunId(new_id()), keys=["fetch"])
+
+    assert list(found) == [fetch, notify]
+    assert list(none) == [] and list(unknown_run) == []
+
+
 async def test_updated_steps_read_back_and_the_others_stay(store, workflow):
     run = a_started_run(workflow)
     fetch, bill, notify = pending_steps(workflow, run)

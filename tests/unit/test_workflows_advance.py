@@ -14,6 +14,7 @@ from domain.planning import Plan, deterministic_plan
 from domain.retry import RetryPolicy
 from domain.workflows import (
     Advance,
+    MissingSteps,
     OnFailure,
     SkipCause,
     StepOutcome,
@@ -64,12 +65,29 @@ class Driver:
         if dispatch and self.status(key) is S.READY:
             self.dispatch(key)
         self.clock += SECOND
-        self.last = advance(
-            self.workflow, self.run, self.last.steps,
-            StepOutcome(key=key, succeeded=ok, output=output, error=None if ok else error, at=self.clock),
-            rand=0.0,
-        )
+        outcome = StepOutcome(key=key, succeeded=ok, output=output, error=None if ok else error, at=self.clock)
+        whole = advance(self.workflow, self.run, self.last.steps, outcome, rand=0.0)
+        assert_a_subset_advances_alike(self.workflow, self.last, outcome, whole)
+        self.last = whole
         return self.last
+
+
+def assert_a_subset_advances_alike(workflow: Workflow, before: Advance, outcome: StepOutcome, whole: Advance) -> None:
+    """Advancing from the outcome's step and its successors, adding the states ``advance`` asks
+    for, gives what advancing from every state gives."""
+    graph = workflow.graph(before.run.plan)
+    keys = {outcome.key, *graph.successors[outcome.key]}
+    while True:
+        given = [state for state in before.steps if state.step_key in keys]
+        try:
+            part = advance(workflow, before.run, given, outcome, rand=0.0, complete=False)
+            break
+        except MissingSteps as missing:
+            assert not missing.keys & keys, "asked for a state it was given"
+            keys |= missing.keys
+    assert part.run == whole.run
+    assert (part.changed, part.ready, part.cancel_runs) == (whole.changed, whole.ready, whole.cancel_runs)
+    assert all(state == whole.step(state.step_key) for state in part.steps)
 
 
 def test_a_chain_runs_step_by_step_and_succeeds():
@@ -251,6 +269,37 @@ def test_an_ai_planned_run_follows_the_plan_stages():
     assert driver.last.ready == ("b",) and driver.last.step("a").remaining == 1
     assert driver.report("b").ready == ("a",)
     assert driver.report("a").ready == ("c",)
+
+
+def test_an_advance_given_some_states_asks_for_the_ones_its_rules_read():
+    workflow = a_workflow(
+        step("a"), step("b"), step("c", "a", "b", when="steps.a.status == 'succeeded'"), step("d", "c"),
+    )
+    driver = Driver(workflow)
+    driver.report("a")
+    driver.dispatch("b")
+    steps = {s.step_key: s for s in driver.last.steps}
+    outcome = StepOutcome(key="b", succeeded=True, at=T0 + 10 * SECOND)
+
+    with pytest.raises(MissingSteps) as asked:
+        advance(workflow, driver.run, [steps["b"]], outcome, complete=False)
+    assert asked.value.keys == {"c"}
+    with pytest.raises(MissingSteps) as asked:
+        advance(workflow, driver.run, [steps["b"], steps["c"]], outcome, complete=False)
+    assert asked.value.keys == {"a"}
+    part = advance(workflow, driver.run, [steps["a"], steps["b"], steps["c"]], outcome, complete=False)
+    assert part.ready == ("c",) and [s.step_key for s in part.steps] == ["a", "b", "c"]
+
+
+def test_a_sink_that_finishes_needs_every_state_to_tell_whether_the_run_ended():
+    workflow = a_workflow(step("a"), step("b"))
+    driver = Driver(workflow)
+    driver.dispatch("a")
+    state = driver.last.step("a")
+
+    with pytest.raises(MissingSteps) as asked:
+        advance(workflow, driver.run, [state], StepOutcome(key="a", succeeded=True, at=T0 + SECOND), complete=False)
+    assert asked.value.keys == {"b"}
 
 
 def test_a_run_refuses_states_of_another_workflow():

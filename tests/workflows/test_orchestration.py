@@ -4,6 +4,7 @@ their outcomes advance the run in the transaction that records them."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from domain.runs import RunSource, RunStatus
 from domain.workflows import SkipCause, StepStatus, WorkflowRunStatus
@@ -343,4 +344,68 @@ async def test_runs_of_one_worker_batch_from_one_workflow_advance_it_together(fl
     [join] = flow.dispatcher.take()
     assert (await flow.job_run(join)).step_key == "join"
     await flow.execute(join)
+    assert (await flow.reread(run)).status is WorkflowRunStatus.SUCCEEDED
+
+
+class StepReads:
+    """A unit-of-work factory that records how many step states each read of its units of work returned."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.counts: list[int] = []
+
+    def __call__(self) -> _ReadingUnitOfWork:
+        return _ReadingUnitOfWork(self._store.unit_of_work(), self.counts)  # type: ignore[attr-defined]
+
+
+class _ReadingUnitOfWork:
+    def __init__(self, inner: Any, counts: list[int]) -> None:
+        self._inner = inner
+        self._counts = counts
+
+    async def __aenter__(self) -> Any:
+        uow = await self._inner.__aenter__()
+        uow.workflow_steps = _ReadingSteps(uow.workflow_steps, self._counts)
+        return uow
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+
+class _ReadingSteps:
+    def __init__(self, inner: Any, counts: list[int]) -> None:
+        self._inner = inner
+        self._counts = counts
+
+    async def list_for_run(self, run_id: Any, **options: Any) -> Any:
+        found = await self._inner.list_for_run(run_id, **options)
+        self._counts.append(len(found))
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+async def test_a_finished_branch_reads_its_step_and_the_join_not_every_branch(flow: Flow):
+    # Given a 30-way fan-out and a join, the branches' job runs executed one per worker call
+    workflow = await flow.define(*(step(f"b{i:02d}") for i in range(30)), step("join", *(f"b{i:02d}" for i in range(30))))
+    run = await flow.start(workflow)
+    reads = StepReads(flow.store)
+    flow.execution = flow.execution_service(uow=reads)
+    *first, last = flow.dispatcher.take()
+
+    for job in first:
+        await flow.execute(job)
+
+    # Then each outcome read two step states: its own and the join's
+    assert reads.counts == [2] * 29
+    # When the last branch ends, the join (now free to start) reads its 30 predecessors once
+    reads.counts.clear()
+    await flow.execute(last)
+    assert reads.counts == [2, 29]
+    [join] = flow.dispatcher.take()
+    reads.counts.clear()
+    await flow.execute(join)
+    # and the join, a sink, ends the run after reading every step once
+    assert reads.counts == [1, 30]
     assert (await flow.reread(run)).status is WorkflowRunStatus.SUCCEEDED

@@ -456,9 +456,11 @@ class RunGraph:
     """A run's DAG, indexed for the advance policy: each step's ``predecessors`` (declared
     order), ``successors`` (declared order), ``needs`` (what resolving it reads: its
     predecessors and the steps its ``when`` and ``inputs`` reference) and the ``sinks``
-    (steps without successors: a run can only end when one of them finishes)."""
+    (steps without successors: a run can only end when one of them finishes); ``position``
+    is each step's index in declared order."""
 
     keys: tuple[str, ...]
+    position: Mapping[str, int]
     predecessors: Mapping[str, tuple[str, ...]]
     successors: Mapping[str, tuple[str, ...]]
     needs: Mapping[str, frozenset[str]]
@@ -479,6 +481,7 @@ class RunGraph:
         }
         return cls(
             keys=keys,
+            position=position,
             predecessors=ordered,
             successors={key: tuple(found) for key, found in successors.items()},
             needs=needs,
@@ -773,12 +776,13 @@ class _Progress:
         self.changed[state.step_key] = None
 
     def result(self) -> Advance:
-        ready = tuple(k for k in self.changed if self.states[k].status is StepStatus.READY)
+        order = self.graph.position.__getitem__
+        changed = tuple(sorted(self.changed, key=order))
         return Advance(
             run=self.run,
-            steps=tuple(self.states[key] for key in self.graph.keys if key in self.states),
-            changed=tuple(k for k in self.graph.keys if k in self.changed),
-            ready=tuple(k for k in self.graph.keys if k in ready),
+            steps=tuple(self.states[key] for key in sorted(self.states, key=order)),
+            changed=changed,
+            ready=tuple(k for k in changed if self.states[k].status is StepStatus.READY),
             cancel_runs=tuple(self.cancel_runs),
         )
 

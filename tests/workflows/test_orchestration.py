@@ -399,13 +399,13 @@ async def test_a_finished_branch_reads_its_step_and_the_join_not_every_branch(fl
 
     # Then each outcome read two step states: its own and the join's
     assert reads.counts == [2] * 29
-    # When the last branch ends, the join (now free to start) reads its 30 predecessors once
+    # When the last branch ends, the join (now free to start) reads its predecessors: the whole run, once
     reads.counts.clear()
     await flow.execute(last)
-    assert reads.counts == [2, 29]
+    assert reads.counts == [2, 31]
     [join] = flow.dispatcher.take()
     reads.counts.clear()
     await flow.execute(join)
     # and the join, a sink, ends the run after reading every step once
-    assert reads.counts == [1, 30]
+    assert reads.counts == [1, 31]
     assert (await flow.reread(run)).status is WorkflowRunStatus.SUCCEEDED

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, insert, select, tuple_, update
@@ -150,6 +150,29 @@ class SqlAlchemyWorkflowRunRepository(Repository):
 
 
 class SqlAlchemyWorkflowStepRepository(Repository):
+    """Steps are never deleted and never change tenant, so a step the current transaction has
+    read or stored is known to exist with its tenant: :meth:`update_many` looks up only the
+    others (the orchestrator writes back steps it has just read)."""
+
+    def __init__(self, uow: Any) -> None:
+        super().__init__(uow)
+        self._known: dict[tuple[str, str], str] = {}
+        self._known_in: object | None = None
+
+    def _known_now(self) -> dict[tuple[str, str], str]:
+        """What this transaction has seen (forgotten when another transaction begins: a rolled
+        back one may have stored steps that do not exist)."""
+        transaction = self._uow.connection.sync_connection.get_transaction()  # type: ignore[union-attr]
+        if transaction is None or transaction is not self._known_in:
+            self._known, self._known_in = {}, transaction
+        return self._known
+
+    def _remember(self, steps: Iterable[WorkflowRunStep]) -> None:
+        self._remember_rows({(step.workflow_run_id, step.step_key): step.tenant_id for step in steps})
+
+    def _remember_rows(self, tenants: dict[tuple[str, str], str]) -> None:
+        self._known_now().update(tenants)
+
     async def add_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         await self._execute_many(
             insert(step_table),
@@ -157,6 +180,7 @@ class SqlAlchemyWorkflowStepRepository(Repository):
             unique=lambda: AlreadyExists("workflow step", "a step of the run is stored already"),
             foreign_key=lambda: NotFound("workflow run", steps[0].workflow_run_id),
         )
+        self._remember(steps)
 
     async def list_for_run(
         self, run_id: WorkflowRunId, *, keys: Collection[str] | None = None, for_update: bool = False
@@ -165,25 +189,34 @@ class SqlAlchemyWorkflowStepRepository(Repository):
         if keys is not None:
             if not keys:
                 return []
-            statement = statement.where(step_table.c.step_key.in_(sorted(set(keys))))
+            statement = statement.where(self._in(step_table.c.step_key, sorted(set(keys))))
         if for_update:
             statement = statement.with_for_update(key_share=True)
-        return [_to_step(row) for row in await self._execute(statement)]
+        found = [_to_step(row) for row in await self._execute(statement)]
+        self._remember(found)
+        return found
 
     async def update_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         if not steps:
             return
         c = step_table.c
-        keys = {(step.workflow_run_id, step.step_key) for step in steps}
-        runs = {run_id for run_id, _ in keys}
-        stored = await self._execute(
-            select(c.workflow_run_id, c.step_key, c.tenant_id).where(
-                c.workflow_run_id.in_(runs), c.step_key.in_({key for _, key in keys})
+        known = self._known_now()
+        keys = {
+            (step.workflow_run_id, step.step_key) for step in steps
+            if known.get((step.workflow_run_id, step.step_key)) != step.tenant_id
+        }
+        if keys:
+            stored = await self._execute(
+                select(c.workflow_run_id, c.step_key, c.tenant_id).where(
+                    self._in(c.workflow_run_id, {run_id for run_id, _ in keys}),
+                    self._in(c.step_key, {key for _, key in keys}),
+                )
             )
-        )
-        tenants = {(row.workflow_run_id, row.step_key): row.tenant_id for row in stored}
+            tenants = {(row.workflow_run_id, row.step_key): row.tenant_id for row in stored}
+            self._remember_rows(tenants)
+            known = self._known_now()
         for step in steps:
-            if tenants.get((step.workflow_run_id, step.step_key)) != step.tenant_id:
+            if known.get((step.workflow_run_id, step.step_key)) != step.tenant_id:
                 raise NotFound("workflow step", f"{step.workflow_run_id}/{step.step_key}")
         statement = update(step_table).where(
             and_(c.workflow_run_id == bindparam("where_run"), c.step_key == bindparam("where_key"))

@@ -197,6 +197,27 @@ async def test_steps_are_stored_once_and_only_for_a_stored_run(store, workflow):
     assert await read_steps(store, run.id) == sorted(steps, key=lambda s: s.step_key)
 
 
+async def test_steps_read_or_stored_in_a_unit_of_work_update_and_rolled_back_ones_are_not_found(store, workflow):
+    run = a_started_run(workflow)
+    await stored_runs(store, run)
+    fetch, bill, notify = pending_steps(workflow, run)
+    async with store.unit_of_work() as uow:
+        await uow.workflow_steps.add_many([fetch, bill])
+        await uow.workflow_steps.update_many([bill.wait(remaining=1)])
+        await uow.commit()
+        [read] = await uow.workflow_steps.list_for_run(run.id, keys=["fetch"])
+        await uow.workflow_steps.update_many([read.wait(remaining=2)])
+        await uow.workflow_steps.add_many([notify])
+        await uow.rollback()
+
+        with pytest.raises(NotFound):
+            await uow.workflow_steps.update_many([notify.wait(remaining=1)])
+        with pytest.raises(NotFound):
+            await uow.workflow_steps.update_many([evolve(read, tenant_id=OTHER_TENANT)])
+
+    assert [(s.step_key, s.remaining) for s in await read_steps(store, run.id)] == [("bill", 1), ("fetch", 0)]
+
+
 async def test_a_rolled_back_run_leaves_neither_run_nor_steps(store, workflow):
     run = a_started_run(workflow)
     async with store.unit_of_work() as uow:

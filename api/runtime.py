@@ -18,6 +18,9 @@ from services.execution import ExecutionService
 log = logging.getLogger("ostinato")
 
 RECONCILE_EVERY_S = 5.0
+# Held runs (fired ahead of their slot) are sent at their slot, or this long after the previous
+# send when that is later: at high rates, slots a few milliseconds apart share a message.
+RELEASE_EVERY_S = 0.02
 ERROR_BACKOFF_MAX_S = 10.0
 
 
@@ -58,14 +61,20 @@ class SchedulerLoop:
                 await listener
 
     async def _release_held(self, done: asyncio.Event) -> None:
-        """Send each run fired ahead of its slot at its slot, while a tick's transaction runs."""
+        """Send each run fired ahead of its slot at its slot, while a tick's transaction runs; at
+        most every :data:`RELEASE_EVERY_S`, so that slots close together share a message (one
+        message a run would cost the workers more than the runs themselves)."""
+        released = -float("inf")
         while not done.is_set():
             at = self._service.next_release_at
             wait = self._max_sleep_s if at is None else (at - self._container.clock.now()).total_seconds()
+            if at is not None:
+                wait = max(wait, released + RELEASE_EVERY_S - time.monotonic())
             if wait > 0:
                 await _wait_any(done, self._held, min(wait, self._max_sleep_s))
                 self._held.clear()
                 continue
+            released = time.monotonic()
             try:
                 await self._service.release()
             except Exception as exc:  # the broker is away: the next tick sweeps for the runs

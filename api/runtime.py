@@ -18,6 +18,7 @@ from services.execution import ExecutionService
 log = logging.getLogger("ostinato")
 
 RECONCILE_EVERY_S = 5.0
+WARM_UP_TIMEOUT_S = 10.0
 # Held runs (fired ahead of their slot) are sent at their slot, or this long after the previous
 # send when that is later: at high rates, slots a few milliseconds apart share a message.
 RELEASE_EVERY_S = 0.02
@@ -159,12 +160,28 @@ class WorkerBinding:
         self.executed = 0
 
     async def __call__(self, run_ids: Sequence[str]) -> None:
-        if self.container is None:
+        service = self._ready()
+        finished = await service.execute(list(run_ids), worker=self.identity)
+        self.executed += len(finished)
+
+    async def warm_up(self) -> None:
+        """Build the container and open a database connection before the first run arrives, so
+        the first runs do not wait for them."""
+        self._ready()
+        assert self.container is not None
+
+        async def connect() -> None:
+            assert self.container is not None
+            async with self.container.uow() as uow:
+                await uow.runs.next_pending_at()
+
+        await asyncio.wait_for(connect(), WARM_UP_TIMEOUT_S)
+
+    def _ready(self) -> ExecutionService:
+        if self._service is None:
             self.container = self._make_container()
             self._service = self.container.execution()
-        assert self._service is not None
-        finished = await self._service.execute(list(run_ids), worker=self.identity)
-        self.executed += len(finished)
+        return self._service
 
 
 def start_worker(
@@ -180,4 +197,10 @@ def start_worker(
     transport.broker.add_middleware(_CloseOnShutdown(binding))
     worker = transport.worker(threads=threads or settings.worker_threads)
     worker.start()
+    loop_thread = get_event_loop_thread()
+    if loop_thread is not None:
+        try:
+            loop_thread.run_coroutine(binding.warm_up())
+        except Exception as exc:  # the database is away: the first run connects, or waits for it
+            log.warning("worker warm-up failed (%s: %s); it connects on its first run", type(exc).__name__, exc)
     return worker, binding

@@ -76,6 +76,14 @@ async def seed_endpoints(url: str, count: int, *, interval_s: float, first_at: d
                     offset = timedelta(seconds=spread_s * i / count) if spread_s else timedelta(0)
                     await uow.endpoints.add(evolve(endpoint, next_run_at=first_at + offset))
                 await uow.commit()
+        if url.startswith("postgresql"):
+            # statistics, as any running database has them (autovacuum's ANALYZE): without them the
+            # planner keeps the plans it chose for empty tables
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+            try:
+                await conn.execute("ANALYZE")
+            finally:
+                await conn.close()
     finally:
         await store.dispose()
 
@@ -120,3 +128,22 @@ def summary(label: str, values_ms: list[float]) -> str:
         return f"{label}: no samples"
     return (f"{label}: n={len(values_ms)} p50={percentile(values_ms, 50):.1f}ms p99={percentile(values_ms, 99):.1f}ms "
             f"max={max(values_ms):.1f}ms mean={statistics.fmean(values_ms):.1f}ms")
+
+
+def autovacuum_note(dsn: str) -> str:
+    """A line saying whether the server vacuums by itself: with ``autovacuum = off`` the
+    endpoints table (updated at every firing) fills with dead rows and the engine slows
+    down by the second, so figures from such a server are not a deployment's."""
+
+    async def setting() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return str(await conn.fetchval("SHOW autovacuum"))
+        finally:
+            await conn.close()
+
+    value = asyncio.run(setting())
+    if value == "on":
+        return "PostgreSQL autovacuum: on"
+    return ("PostgreSQL autovacuum: OFF on this server: dead rows of the endpoints table pile up and the "
+            "engine slows down over the run; PostgreSQL's default (and any deployment's) is on")

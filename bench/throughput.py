@@ -23,7 +23,8 @@ from pathlib import Path
 import asyncpg
 
 from bench.common import (
-    REDIS_URL, cpu_seconds, flush_redis, fresh_postgres, peak_rss_mb, percentile, seed_endpoints, spawn, stop, summary,
+    REDIS_URL, autovacuum_note, cpu_seconds, flush_redis, fresh_postgres, peak_rss_mb, percentile, seed_endpoints, spawn, stop,
+    summary,
 )
 
 DB = "ostinato_bench"
@@ -116,6 +117,7 @@ def burst(runs: int, workers: int, threads: int) -> None:
     print(f"  worker peak RSS at half way: {', '.join(f'{x:.0f} MB' for x in rss_mid)}; "
           f"at the end: {', '.join(f'{x:.0f} MB' for x in rss_end)}")
     print(f"  CPU seconds: workers {', '.join(f'{x:.1f}' for x in cpu[:workers])}, scheduler {cpu[-1]:.1f}")
+    print(f"  {autovacuum_note(_dsn(url))}")
     print(f"  logs: {logs}")
 
 
@@ -139,6 +141,7 @@ def steady(rate: int, seconds: int, workers: int, threads: int) -> None:
     print(f"steady: {rate} endpoints every 1 s for {seconds} s, 1 scheduler, {workers} workers x {threads} threads")
     print(f"  measured window {span:.0f} s after 5 s warm-up: {figures['n']} runs ({figures['n'] / span:.0f} runs/s)")
     print("  " + summary("lateness (start - scheduled)", figures["lateness"]))
+    print(f"  {autovacuum_note(_dsn(url))}")
     print(f"  logs: {logs}")
 
 

@@ -88,7 +88,6 @@ class SchedulerLoop:
         # (a trigger defined meanwhile); not on every tick of a busy endpoint schedule
         cron_next_at: datetime | None = None
         cron_checked = -float("inf")
-        max_sleep_s = self._max_sleep_s
         while not stop.is_set():
             try:
                 report = await self._service.tick()
@@ -96,7 +95,7 @@ class SchedulerLoop:
                     self._held.set()
                 now = self._container.clock.now()
                 if (
-                    time.monotonic() - cron_checked >= max_sleep_s
+                    time.monotonic() - cron_checked >= self._max_sleep_s
                     or (cron_next_at is not None and cron_next_at <= now)
                 ):
                     cron_next_at = (await self._triggers.tick()).next_at

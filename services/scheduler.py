@@ -95,8 +95,8 @@ class SchedulerService:
         return self._held[0][0] if self._held else None
 
     async def tick(self) -> TickReport:
-        """Send the held runs now due; fire one batch. A full batch asks for no sleep (more may be due)."""
-        await self.release()
+        """Fire one batch: runs already due are sent at once, those fired ahead are held for
+        :meth:`release`. A full batch asks for no sleep (more may be due)."""
         now = self._clock.now()
         async with self._uow() as uow:
             endpoints = await uow.endpoints.claim_due(now + self._lookahead, self._batch, self._lease, self._owner)
@@ -127,12 +127,15 @@ class SchedulerService:
             next_retry = None if full else await uow.runs.next_pending_at()
             await uow.commit()
         self._fresh = self._sweep_until is not None and now < self._sweep_until
-        for run in fired:
+        ready: list[DispatchItem] = []
+        for run in [*fired, *due]:
             item = DispatchItem(run_id=run.id, priority=priorities.get(run.endpoint_id, 0))
-            heapq.heappush(self._held, (run.scheduled_at, next(self._order), item))
+            if run.scheduled_at > now:
+                heapq.heappush(self._held, (run.scheduled_at, next(self._order), item))
+            else:
+                ready.append(item)
         try:
-            sent = await self._send([DispatchItem(run_id=r.id, priority=priorities.get(r.endpoint_id, 0)) for r in due])
-            sent += await self.release()
+            sent = await self._send(ready)
         except Exception:
             # The runs are recorded as dispatched, but their messages may not have left (and a
             # broker that went away may have lost earlier ones): the next tick sends every due

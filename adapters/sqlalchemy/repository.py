@@ -25,6 +25,27 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def in_parameter(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column IN :name`` for a statement built once and run with a list bound to ``name``: one
+    array on PostgreSQL (``= ANY``), an expanding parameter on SQLite (see ``Repository._in``)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def keyset_page(
+    rows: Sequence[Row[Any]], page: PageRequest, to_entity: Callable[[Row[Any]], T],
+    key: Callable[[Row[Any]], tuple[Any, Any]],
+) -> Page[T]:
+    """The page of ``rows`` (up to ``page.limit + 1`` of them, newest first): its entities, and the
+    cursor after the last one when the extra row shows there is more; ``key`` gives a row's
+    ``(at, id)``."""
+    next_cursor = None
+    if len(rows) > page.limit:
+        next_cursor = Cursor(*key(rows[page.limit - 1])).encode()
+    return Page(items=[to_entity(row) for row in rows[: page.limit]], next_cursor=next_cursor)
+
+
 class Connected(Protocol):
     """A unit of work as its repositories see it: the open connection."""
 
@@ -142,9 +163,4 @@ class Repository:
             statement = statement.where(tuple_(at, id) < tuple_(page.cursor.at, page.cursor.id, types=[at.type, id.type]))
         statement = statement.order_by(at.desc(), id.desc()).limit(page.limit + 1)
         rows = (await self._execute(statement)).all()
-        items = [to_entity(row) for row in rows[: page.limit]]
-        next_cursor = None
-        if len(rows) > page.limit:
-            last = rows[page.limit - 1]
-            next_cursor = Cursor(last._mapping[at.key], last._mapping[id.key]).encode()
-        return Page(items=items, next_cursor=next_cursor)
+        return keyset_page(rows, page, to_entity, lambda row: (row._mapping[at.key], row._mapping[id.key]))

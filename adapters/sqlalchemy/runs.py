@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import Integer, Row, Select, bindparam, exists, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from adapters.sqlalchemy.repository import Repository
+from adapters.sqlalchemy.repository import Repository, in_parameter, keyset_page
 from adapters.sqlalchemy.tables import endpoints as endpoint_table
 from adapters.sqlalchemy.tables import runs as run_table
 from adapters.sqlalchemy.trusted import trusted
 from domain.errors import AlreadyExists, NotFound
 from domain.ids import EndpointId, RunId, TenantId
-from domain.pagination import Cursor, Page
+from domain.pagination import Page
 from domain.queries import RunQuery
 from domain.runs import Run, RunResult, RunSource, RunStatus
 from domain.specs import parse_task, task_spec
@@ -210,12 +210,7 @@ class SqlAlchemyRunRepository(Repository):
         values["limit"] = page.limit + 1
         statement = _list_statement(frozenset(values), query.dead_lettered)
         rows = (await self._execute(statement, values)).all()
-        items = [_to_run(row) for row in rows[: page.limit]]
-        next_cursor = None
-        if len(rows) > page.limit:
-            last = items[-1]
-            next_cursor = Cursor(last.scheduled_at, last.id).encode()
-        return Page(items=items, next_cursor=next_cursor)
+        return keyset_page(rows, page, _to_run, lambda row: (row.scheduled_at, row.id))
 
     async def add_new(self, runs: Sequence[Run]) -> Sequence[Run]:
         """One multi-row INSERT that skips taken slots. A run skipped although its slot is free
@@ -379,16 +374,27 @@ class SqlAlchemyRunRepository(Repository):
     async def oldest_pending(self, endpoint_ids: Sequence[EndpointId], *, now: datetime) -> Sequence[Run]:
         if not endpoint_ids:
             return []
-        c = run_table.c
-        rank = func.row_number().over(partition_by=c.endpoint_id, order_by=(c.scheduled_at, c.id)).label("rank")
-        ranked = (
-            select(*RUN_COLUMNS, rank)
-            .where(self._in(c.endpoint_id, endpoint_ids), c.status == RunStatus.PENDING.value, c.scheduled_at <= now)
-            .subquery()
+        statement = _oldest_pending_statement(self._dialect)
+        parameters = {"endpoint_ids": list(dict.fromkeys(endpoint_ids)), "now": now}
+        return [_to_run(row) for row in await self._execute(statement, parameters)]
+
+
+@functools.cache
+def _oldest_pending_statement(dialect: str) -> Select[Any]:
+    """The oldest pending, due run of each endpoint in ``:endpoint_ids`` (as of ``:now``), built once
+    per dialect: a worker asks at every batch of exclusive runs it records."""
+    rank = func.row_number().over(partition_by=_c.endpoint_id, order_by=(_c.scheduled_at, _c.id)).label("rank")
+    ranked = (
+        select(*RUN_COLUMNS, rank)
+        .where(
+            in_parameter(dialect, _c.endpoint_id, "endpoint_ids"),
+            _c.status == RunStatus.PENDING.value,
+            _c.scheduled_at <= bindparam("now", type_=_c.scheduled_at.type),
         )
-        statement = (
-            select(*(ranked.c[column.key] for column in RUN_COLUMNS))
-            .where(ranked.c.rank == 1)
-            .order_by(ranked.c.scheduled_at, ranked.c.id)
-        )
-        return [_to_run(row) for row in await self._execute(statement)]
+        .subquery()
+    )
+    return (
+        select(*(ranked.c[column.key] for column in RUN_COLUMNS))
+        .where(ranked.c.rank == 1)
+        .order_by(ranked.c.scheduled_at, ranked.c.id)
+    )

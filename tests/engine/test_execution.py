@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import pytest
+
 from domain.endpoints import EndpointStatus
 from domain.execution import DispatchItem, Outcome
 from domain.ids import RunId
@@ -103,13 +105,14 @@ async def test_a_message_delivered_twice_executes_its_run_once(engine: Engine) -
     assert (await engine.run(run_id)).worker_id == "worker-a"
 
 
-async def test_a_message_delivered_to_two_workers_at_once_executes_its_run_once(engine: Engine) -> None:
-    await engine.endpoint(allow_concurrent=True)  # so only the run's own state keeps the second worker out
+@pytest.mark.parametrize(
+    "second", ["worker-b", "worker-a"], ids=["to two workers", "twice to one worker (its batches share a start)"]
+)
+async def test_a_message_delivered_twice_at_once_executes_its_run_once(engine: Engine, second: str) -> None:
+    await engine.endpoint(allow_concurrent=True)  # so only the run's own state keeps the second delivery out
     [run_id] = await engine.fire(60)
 
-    results = await asyncio.gather(
-        engine.execute(run_id, worker="worker-a"), engine.execute(run_id, worker="worker-b")
-    )
+    results = await asyncio.gather(engine.execute(run_id, worker="worker-a"), engine.execute(run_id, worker=second))
 
     assert sorted(len(r) for r in results) == [0, 1]
     assert len(engine.executor.calls) == 1
@@ -464,19 +467,6 @@ async def test_batches_that_reach_one_worker_at_once_each_get_their_own_runs_rec
     for run_id in run_ids:
         stored = await engine.run(run_id)
         assert (stored.status, stored.worker_id) == (RunStatus.SUCCEEDED, "worker-a")
-
-
-async def test_a_run_named_by_two_batches_reaching_one_worker_at_once_executes_once(engine: Engine) -> None:
-    await engine.endpoint(allow_concurrent=True)
-    [run_id] = await engine.fire(60)
-
-    results = await asyncio.gather(
-        engine.execute(run_id, worker="worker-a"), engine.execute(run_id, worker="worker-a")
-    )
-
-    assert sorted(len(r) for r in results) == [0, 1]
-    assert len(engine.executor.calls) == 1
-    assert (await engine.run(run_id)).status is RunStatus.SUCCEEDED
 
 
 async def test_each_run_of_a_batch_finishes_when_its_own_work_ends_not_when_the_batch_does(engine: Engine) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -354,11 +355,16 @@ async def test_a_fresh_scheduler_redispatches_pending_runs_at_once_and_later_onl
 LOOKAHEAD = timedelta(milliseconds=100)
 
 
+async def ahead(engine: Engine, **schedule: Any):
+    """An endpoint every 60 s (first slot ``at(60)``) and a scheduler with :data:`LOOKAHEAD`."""
+    endpoint = await engine.endpoint(schedule={"interval_s": 60, **schedule})
+    return endpoint, engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+
+
 async def test_with_a_lookahead_an_endpoint_fires_ahead_and_its_run_is_sent_at_its_slot_not_before(
     engine: Engine,
 ) -> None:
-    endpoint = await engine.endpoint(schedule={"interval_s": 60})
-    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+    endpoint, scheduler = await ahead(engine)
 
     engine.clock.set(at(60) - timedelta(milliseconds=150))
     assert (await engine.tick(scheduler)).fired == 0  # not yet within the lookahead
@@ -382,8 +388,7 @@ async def test_with_a_lookahead_an_endpoint_fires_ahead_and_its_run_is_sent_at_i
 async def test_an_endpoint_fired_ahead_plans_its_next_run_from_its_slot_so_the_cadence_does_not_drift(
     engine: Engine,
 ) -> None:
-    endpoint = await engine.endpoint(schedule={"interval_s": 60})
-    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+    endpoint, scheduler = await ahead(engine)
 
     engine.clock.set(at(60) - timedelta(milliseconds=80))
     await engine.tick(scheduler)
@@ -392,8 +397,7 @@ async def test_an_endpoint_fired_ahead_plans_its_next_run_from_its_slot_so_the_c
 
 
 async def test_a_stopping_scheduler_sends_each_held_run_at_its_time(engine: Engine) -> None:
-    await engine.endpoint(schedule={"interval_s": 60})
-    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+    _, scheduler = await ahead(engine)
     engine.clock.set(at(60) - timedelta(milliseconds=50))
     await engine.tick(scheduler)
     assert scheduler.held == 1
@@ -412,8 +416,7 @@ async def test_a_stopping_scheduler_sends_each_held_run_at_its_time(engine: Engi
 
 
 async def test_held_runs_whose_send_failed_are_swept_once_due(engine: Engine) -> None:
-    await engine.endpoint(schedule={"interval_s": 60})
-    scheduler = engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
+    _, scheduler = await ahead(engine)
     engine.clock.set(at(60) - timedelta(milliseconds=50))
     await engine.tick(scheduler)
 

@@ -26,6 +26,14 @@ class Work:
         return [item * 10 for item in items]
 
 
+async def first_call_in_flight(coalescer: Coalescer, work: Work) -> asyncio.Future:
+    """Submit item 1 and return once ``work`` has it (blocked until ``work.release``)."""
+    first = asyncio.ensure_future(coalescer.submit("w", 1))
+    while not work.calls:
+        await asyncio.sleep(0)
+    return first
+
+
 async def test_an_item_alone_is_handed_over_at_once_and_gets_its_own_result() -> None:
     work = Work()
     work.release.set()
@@ -38,9 +46,7 @@ async def test_an_item_alone_is_handed_over_at_once_and_gets_its_own_result() ->
 async def test_items_submitted_during_a_call_go_together_in_the_next_one_each_with_its_result() -> None:
     work = Work()
     coalescer = Coalescer(work)
-    first = asyncio.ensure_future(coalescer.submit("w", 1))
-    while not work.calls:
-        await asyncio.sleep(0)
+    first = await first_call_in_flight(coalescer, work)
     later = [asyncio.ensure_future(coalescer.submit("w", n)) for n in (2, 3, 4)]
     await asyncio.sleep(0)
     work.release.set()
@@ -65,9 +71,7 @@ async def test_a_failed_call_fails_its_own_items_only_and_the_next_call_goes_ahe
     work = Work()
     work.fail_on = {2}
     coalescer = Coalescer(work)
-    first = asyncio.ensure_future(coalescer.submit("w", 1))
-    while not work.calls:
-        await asyncio.sleep(0)
+    first = await first_call_in_flight(coalescer, work)
     doomed = [asyncio.ensure_future(coalescer.submit("w", n)) for n in (2, 3)]
     await asyncio.sleep(0)
     work.release.set()
@@ -82,9 +86,7 @@ async def test_a_failed_call_fails_its_own_items_only_and_the_next_call_goes_ahe
 async def test_a_caller_that_gives_up_does_not_stop_the_others() -> None:
     work = Work()
     coalescer = Coalescer(work)
-    first = asyncio.ensure_future(coalescer.submit("w", 1))
-    while not work.calls:
-        await asyncio.sleep(0)
+    first = await first_call_in_flight(coalescer, work)
     quitter = asyncio.ensure_future(coalescer.submit("w", 2))
     stayer = asyncio.ensure_future(coalescer.submit("w", 3))
     await asyncio.sleep(0)

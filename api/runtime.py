@@ -19,9 +19,6 @@ log = logging.getLogger("ostinato")
 
 RECONCILE_EVERY_S = 5.0
 WARM_UP_TIMEOUT_S = 10.0
-# Held runs (fired ahead of their slot) are sent at their slot, or this long after the previous
-# send when that is later: at high rates, slots a few milliseconds apart share a message.
-RELEASE_EVERY_S = 0.02
 ERROR_BACKOFF_MAX_S = 10.0
 
 
@@ -38,7 +35,6 @@ class SchedulerLoop:
         self._recorder = container.recorder
         self._heartbeat_timeout = timedelta(seconds=container.settings.heartbeat_timeout_s)
         self._max_sleep_s = container.settings.scheduler_max_sleep_s
-        self._held = asyncio.Event()  # a tick fired runs ahead of their slot
         # often enough that a dead worker's run is expired soon after its heartbeats stop
         self._reconcile_every_s = min(RECONCILE_EVERY_S, container.settings.heartbeat_timeout_s / 2)
         self.ticks = 0
@@ -51,35 +47,11 @@ class SchedulerLoop:
         listener = None
         if self._container.wakeups is not None:
             listener = asyncio.create_task(self._container.wakeups.run(self._wake, stop), name="wakeups")
-        done = asyncio.Event()
-        releaser = asyncio.create_task(self._release_held(done), name="release-held")
         try:
             await self._loop(stop)
         finally:
-            done.set()
-            await releaser
             if listener is not None:
                 await listener
-
-    async def _release_held(self, done: asyncio.Event) -> None:
-        """Send each run fired ahead of its slot at its slot, while a tick's transaction runs; at
-        most every :data:`RELEASE_EVERY_S`, so that slots close together share a message (one
-        message a run would cost the workers more than the runs themselves)."""
-        released = -float("inf")
-        while not done.is_set():
-            at = self._service.next_release_at
-            wait = self._max_sleep_s if at is None else (at - self._container.clock.now()).total_seconds()
-            if at is not None:
-                wait = max(wait, released + RELEASE_EVERY_S - time.monotonic())
-            if wait > 0:
-                await _wait_any(done, self._held, min(wait, self._max_sleep_s))
-                self._held.clear()
-                continue
-            released = time.monotonic()
-            try:
-                await self._service.release()
-            except Exception as exc:  # the broker is away: the next tick sweeps for the runs
-                log.warning("could not send runs at their slot (%s: %s)", type(exc).__name__, exc)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -91,8 +63,6 @@ class SchedulerLoop:
         while not stop.is_set():
             try:
                 report = await self._service.tick()
-                if self._service.held:
-                    self._held.set()
                 now = self._container.clock.now()
                 if (
                     time.monotonic() - cron_checked >= self._max_sleep_s
@@ -119,10 +89,6 @@ class SchedulerLoop:
             if sleep > 0:
                 await _wait_any(stop, self._wake, sleep)
                 self._wake.clear()
-        try:  # the runs fired ahead of their time: each sent at its time (a lookahead at most)
-            await self._service.drain()
-        except Exception as exc:  # the broker is away: the runs are stored, the next scheduler sends them
-            log.warning("could not send %d held runs while stopping (%s)", self._service.held, exc)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
@@ -158,9 +124,10 @@ class WorkerBinding:
         self._service: ExecutionService | None = None
         self.executed = 0
 
-    async def __call__(self, run_ids: Sequence[str]) -> None:
+    async def __call__(self, run_ids: Sequence[str], not_before: Sequence[str | None] | None = None) -> None:
         service = self._ready()
-        finished = await service.execute(list(run_ids), worker=self.identity)
+        slots = None if not_before is None else [None if at is None else datetime.fromisoformat(at) for at in not_before]
+        finished = await service.execute(list(run_ids), worker=self.identity, not_before=slots)
         self.executed += len(finished)
 
     async def warm_up(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from attrs import field, frozen
@@ -19,10 +19,12 @@ LogFn = Callable[[LogLevel, str], None]
 
 @frozen(kw_only=True)
 class DispatchItem:
-    """One run to hand to the workers, with the priority of its endpoint (0 lowest, 9 highest)."""
+    """One run to hand to the workers, with the priority of its endpoint (0 lowest, 9 highest),
+    and, for a run sent ahead of its slot, the slot: a worker starts it then, not before."""
 
     run_id: RunId
     priority: int = 0
+    not_before: datetime | None = None
 
 
 class Dispatcher(Protocol):
@@ -30,7 +32,8 @@ class Dispatcher(Protocol):
     message only delays a run, since the reconciler dispatches it again."""
 
     async def dispatch(self, items: Sequence[DispatchItem]) -> None:
-        """Send ``items``; runs of equal priority may travel in one message."""
+        """Send ``items``; runs of equal priority may travel in one message, each with its
+        ``not_before``."""
 
 
 def _final(instance: object, attribute: object, value: RunStatus) -> None:

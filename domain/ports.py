@@ -151,9 +151,10 @@ class RunRepository(Protocol):
     async def mark_dispatched(self, run_ids: Sequence[RunId], *, at: datetime) -> None:
         """Record that the pending runs among ``run_ids`` were handed to the broker at ``at``."""
 
-    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime, limit: int) -> Sequence[Run]:
+    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
         """Pending runs due by ``now`` that were never dispatched, or last dispatched before
-        ``dispatched_before`` (their message may be lost); oldest ``scheduled_at`` first."""
+        ``dispatched_before`` (their message may be lost; ``None``: only the never dispatched,
+        a query that reads only those); oldest ``scheduled_at`` first."""
 
     async def stale_running(self, *, heartbeat_before: datetime, limit: int) -> Sequence[Run]:
         """Running runs whose last heartbeat is older than ``heartbeat_before`` (their worker died).

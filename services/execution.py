@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, TypeVar
 
 from attrs import frozen
@@ -43,6 +43,10 @@ class _Finishing:
     results: dict[RunId, _Result | None]
     seen: dict[EndpointId, JobEndpoint]
 
+
+_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+# how long to sleep again when the loop woke before a slot (its timers round to its clock's resolution)
+_WAKE_AGAIN_S = 0.0005
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -134,9 +138,42 @@ class ExecutionService:
         )
         self._finishes: Coalescer[str, _Finishing, list[Run]] = Coalescer(self._finish)
 
-    async def execute(self, run_ids: Sequence[RunId], *, worker: str) -> list[Run]:
-        """Execute the pending runs among ``run_ids``; return them as recorded (final states)."""
-        started, endpoints = await self._starts.submit(worker, list(run_ids))
+    async def execute(
+        self, run_ids: Sequence[RunId], *, worker: str, not_before: Sequence[datetime | None] | None = None
+    ) -> list[Run]:
+        """Execute the pending runs among ``run_ids``; return them as recorded (final states).
+
+        ``not_before`` gives, per run, the slot of a run sent ahead of it (``None``: at once):
+        each such run starts when the slot comes, not before; runs whose slots have come start
+        together, and each group goes on without waiting for the later ones.
+        """
+        if not_before is None or all(at is None for at in not_before):
+            return await self._execute_now(list(run_ids), worker)
+        if len(not_before) != len(run_ids):
+            raise ValueError(f"{len(run_ids)} runs but {len(not_before)} slots")
+        waiting = sorted(zip(run_ids, not_before), key=lambda pair: (pair[1] is not None, pair[1] or _EPOCH))
+        groups: list[asyncio.Future[list[Run]]] = []
+        try:
+            while waiting:
+                now = self._clock.now()
+                due = [run_id for run_id, at in waiting if at is None or at <= now]
+                if due:
+                    waiting = waiting[len(due):]
+                    groups.append(asyncio.ensure_future(self._execute_now(due, worker)))
+                    continue
+                first = waiting[0][1]
+                assert first is not None
+                # the event loop's timers may wake a little early: look at the clock again
+                await asyncio.sleep(max((first - now).total_seconds(), _WAKE_AGAIN_S))
+        finally:
+            finished = await asyncio.gather(*groups, return_exceptions=True)
+        for result in finished:
+            if isinstance(result, BaseException):
+                raise result
+        return [run for result in finished for run in result]
+
+    async def _execute_now(self, run_ids: list[RunId], worker: str) -> list[Run]:
+        started, endpoints = await self._starts.submit(worker, run_ids)
         if not started:
             return []
         results = await self._run_all(started, endpoints)

@@ -12,17 +12,22 @@ commit.
 
 With a ``lookahead``, a tick fires the endpoints due within that window ahead
 of time (their runs are stored with the slot's time as ``scheduled_at``) and
-holds their messages until that time: the transaction's cost is paid before a
-run is due, not after, and a run is sent the moment it is due, never before.
-A scheduler that dies while holding messages loses none: the runs are stored,
-and the dispatch sweep sends them again (at once, from a scheduler that starts).
+sends their messages at once, each run with its slot as ``not_before``: a
+worker holds it and starts it when the slot comes, never before. The
+transaction, the broker and the message's trip are paid for before a run is
+due, not after. The loop ticks again when the next endpoint is half a lookahead
+away, so each tick fires the slots of about half a lookahead together and every
+run is sent at least that far ahead.
+
+Runs that were never sent (retries, runs created by hand) are sent when due, at
+every tick. Runs whose message may be lost (sent more than ``redispatch_after``
+ago and still pending) are swept for every ``sweep_every``, not at every tick:
+that query reads every pending run. A scheduler that starts, or whose send
+failed, sweeps for every due pending run at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -65,6 +70,7 @@ class SchedulerService:
         redispatch_after: timedelta = timedelta(seconds=60),
         max_sleep: timedelta = timedelta(seconds=1),
         lookahead: timedelta = timedelta(0),
+        sweep_every: timedelta = timedelta(seconds=5),
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -75,29 +81,20 @@ class SchedulerService:
         self._redispatch_after = redispatch_after
         self._max_sleep = max_sleep
         self._lookahead = lookahead
-        # messages of runs fired ahead of their time: (scheduled_at, n, item), earliest first
-        self._held: list[tuple[datetime, int, DispatchItem]] = []
-        self._order = itertools.count()
+        self._sweep_every = sweep_every
+        self._swept_at: datetime | None = None
         # After a restart, messages sent before it may be gone (in-process broker):
         # the first tick hands every due pending run to the workers again.
         self._fresh = True
-        # after a failed send, sweep for a lookahead more: runs held then were due up to that far ahead
+        # after a failed send, sweep for a lookahead more: runs sent then were due up to that far ahead
         self._sweep_until: datetime | None = None
 
-    @property
-    def held(self) -> int:
-        """How many fired runs wait for their time to be sent."""
-        return len(self._held)
-
-    @property
-    def next_release_at(self) -> datetime | None:
-        """When the earliest held run is due to be sent."""
-        return self._held[0][0] if self._held else None
-
     async def tick(self) -> TickReport:
-        """Fire one batch: runs already due are sent at once, those fired ahead are held for
-        :meth:`release`. A full batch asks for no sleep (more may be due)."""
+        """Fire one batch and send its runs (those fired ahead of their slot carry it); send the
+        runs that are due and were never sent, and, every ``sweep_every``, those whose message
+        may be lost. A full batch asks for no sleep (more may be due)."""
         now = self._clock.now()
+        sweep = self._fresh or self._swept_at is None or now - self._swept_at >= self._sweep_every
         async with self._uow() as uow:
             endpoints = await uow.endpoints.claim_due(now + self._lookahead, self._batch, self._lease, self._owner)
             runs = [
@@ -116,9 +113,11 @@ class SchedulerService:
             fired = await uow.runs.add_new(runs)
             # an endpoint fired ahead of its slot plans its next run as of the slot
             await uow.endpoints.update_many([e.fired(now=max(now, e.next_run_at or now)) for e in endpoints])
-            dispatched_before = now if self._fresh else now - self._redispatch_after
-            # other due runs: retries, and runs whose message may be lost (sent long ago, or
-            # before this scheduler started)
+            # other due runs: never sent (retries), and, when sweeping, those whose message may be
+            # lost (sent long ago, or before this scheduler started)
+            dispatched_before = None
+            if sweep:
+                dispatched_before = now if self._fresh else now - self._redispatch_after
             due = await uow.runs.to_dispatch(now=now, dispatched_before=dispatched_before, limit=self._batch * 2)
             await uow.runs.mark_dispatched([r.id for r in due], at=now)
             priorities = await _priorities(uow, [*fired, *due], {e.id: e.priority for e in endpoints})
@@ -126,64 +125,36 @@ class SchedulerService:
             next_endpoint = None if full else await uow.endpoints.next_due_at()
             next_retry = None if full else await uow.runs.next_pending_at()
             await uow.commit()
+        if sweep:
+            self._swept_at = now
         self._fresh = self._sweep_until is not None and now < self._sweep_until
-        ready: list[DispatchItem] = []
-        for run in [*fired, *due]:
-            item = DispatchItem(run_id=run.id, priority=priorities.get(run.endpoint_id, 0))
-            if run.scheduled_at > now:
-                heapq.heappush(self._held, (run.scheduled_at, next(self._order), item))
-            else:
-                ready.append(item)
+        items = [
+            DispatchItem(
+                run_id=run.id,
+                priority=priorities.get(run.endpoint_id, 0),
+                not_before=run.scheduled_at if run.scheduled_at > now else None,
+            )
+            for run in [*fired, *due]
+        ]
         try:
-            sent = await self._send(ready)
+            if items:
+                await self._dispatcher.dispatch(items)
         except Exception:
             # The runs are recorded as dispatched, but their messages may not have left (and a
-            # broker that went away may have lost earlier ones): the next tick sends every due
-            # pending run again, instead of waiting out ``redispatch_after``.
-            self._lost()
+            # broker that went away may have lost earlier ones): the next ticks send every due
+            # pending run again, instead of waiting out ``redispatch_after``, for as long as the
+            # runs fired ahead now may take to fall due.
+            self._fresh = True
+            self._sweep_until = self._clock.now() + self._lookahead
             raise
         if full:
             sleep = 0.0
         else:
-            # wake a lookahead before the next endpoint is due (held runs are sent at their
-            # time by :meth:`release`: the loop calls it on a timer of its own, see ``next_release_at``)
-            claim_at = next_endpoint - self._lookahead if next_endpoint is not None else None
+            # tick again when the next endpoint is half a lookahead away: it, and the slots of the
+            # half lookahead after it, are then sent at least half a lookahead ahead
+            claim_at = next_endpoint - self._lookahead / 2 if next_endpoint is not None else None
             sleep = self._sleep_until(self._clock.now(), [at for at in (claim_at, next_retry) if at is not None])
-        return TickReport(fired=len(runs), dispatched=sent, sleep_s=sleep)
-
-    async def release(self) -> int:
-        """Send the held runs whose time has come; return how many."""
-        now = self._clock.now()
-        ready: list[DispatchItem] = []
-        while self._held and self._held[0][0] <= now:
-            ready.append(heapq.heappop(self._held)[2])
-        try:
-            return await self._send(ready)
-        except Exception:
-            self._lost()
-            raise
-
-    def _lost(self) -> None:
-        """A send failed: the held runs are stored as dispatched, so the next ticks sweep for every
-        due pending run, for as long as the runs held now may take to fall due."""
-        self._held.clear()
-        self._fresh = True
-        self._sweep_until = self._clock.now() + self._lookahead
-
-    async def drain(self) -> int:
-        """Send every held run, each at its time (a stopping scheduler: at most a lookahead)."""
-        sent = 0
-        while self._held:
-            wait = (self._held[0][0] - self._clock.now()).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            sent += await self.release()
-        return sent
-
-    async def _send(self, items: list[DispatchItem]) -> int:
-        if items:
-            await self._dispatcher.dispatch(items)
-        return len(items)
+        return TickReport(fired=len(runs), dispatched=len(items), sleep_s=sleep)
 
     def _sleep_until(self, now, moments: Sequence) -> float:
         ceiling = self._max_sleep.total_seconds()

@@ -19,7 +19,9 @@ TIME_LIMIT_MS = 25 * 3600 * 1000
 # Infrastructure errors (database away) are retried by Dramatiq; the run itself stays in the database.
 MAX_RETRIES = 20
 
-RunBatchHandler = Callable[[Sequence[str]], Awaitable[None]]
+RunBatchHandler = Callable[[Sequence[str], Sequence[str | None] | None], Awaitable[None]]
+"""Executes a message's runs: their ids and, when sent ahead of their slots, each one's slot
+(ISO 8601) or ``None``."""
 
 
 @frozen
@@ -37,10 +39,10 @@ class RunActors:
 
 
 def create_actors(broker: dramatiq.Broker, handler: RunBatchHandler) -> RunActors:
-    """Declare the run actors on ``broker``; each calls ``handler(run_ids)``."""
+    """Declare the run actors on ``broker``; each calls ``handler(run_ids, not_before)``."""
 
-    async def execute_runs(run_ids: list[str]) -> None:
-        await handler(run_ids)
+    async def execute_runs(run_ids: list[str], not_before: list[str | None] | None = None) -> None:
+        await handler(run_ids, not_before)
 
     def declare(name: str, priority: int) -> dramatiq.Actor:
         return dramatiq.actor(

@@ -1,4 +1,9 @@
-"""The ``Dispatcher`` port over Dramatiq: batches of run ids per message."""
+"""The ``Dispatcher`` port over Dramatiq: batches of run ids per message.
+
+A message is ``(run_ids,)``, or ``(run_ids, not_before)`` when some of its runs
+were sent ahead of their slot: ``not_before`` holds, per run, its slot as an
+ISO 8601 string (exact to the microsecond, unlike a float) or ``None``.
+"""
 
 from __future__ import annotations
 
@@ -39,12 +44,20 @@ class DramatiqDispatcher:
             raise InfrastructureError(f"could not send runs to the broker: {exc}") from exc
 
     def _send(self, items: Sequence[DispatchItem]) -> None:
-        by_priority: dict[int, list[str]] = defaultdict(list)
+        by_priority: dict[int, list[DispatchItem]] = defaultdict(list)
         for item in items:
-            by_priority[item.priority].append(item.run_id)
+            by_priority[item.priority].append(item)
         for priority in sorted(by_priority, reverse=True):
-            run_ids = by_priority[priority]
+            group = by_priority[priority]
             actor = self._actors.for_priority(priority)
             options = {"broker_priority": priority} if self._broker_priority else {}
-            for start in range(0, len(run_ids), self._batch):
-                actor.send_with_options(args=(run_ids[start : start + self._batch],), **options)
+            for start in range(0, len(group), self._batch):
+                actor.send_with_options(args=message_args(group[start : start + self._batch]), **options)
+
+
+def message_args(items: Sequence[DispatchItem]) -> tuple:
+    """A message's arguments: the run ids, and their slots when any was sent ahead of it."""
+    run_ids = [item.run_id for item in items]
+    if all(item.not_before is None for item in items):
+        return (run_ids,)
+    return (run_ids, [None if item.not_before is None else item.not_before.isoformat() for item in items])

@@ -32,10 +32,10 @@ class DramatiqTransport:
     def on_runs(self, handler: RunBatchHandler) -> None:
         self._handler = handler
 
-    async def _handle(self, run_ids: Sequence[str]) -> None:
+    async def _handle(self, run_ids: Sequence[str], not_before: Sequence[str | None] | None = None) -> None:
         if self._handler is None:
             raise RuntimeError("this process has no worker bound to execute runs")
-        await self._handler(run_ids)
+        await self._handler(run_ids, not_before)
 
     def worker(self, *, threads: int, timeout_ms: int = 100) -> dramatiq.Worker:
         """A worker for the run queue; ``timeout_ms`` bounds how long an idle consumer waits

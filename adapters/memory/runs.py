@@ -112,12 +112,12 @@ class MemoryRunRepository:
             if run is not None and run.status is RunStatus.PENDING:
                 self._store.runs[run_id] = run.dispatched(at=at)
 
-    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime, limit: int) -> Sequence[Run]:
+    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
         due = [
             r for r in self._store.runs.values()
             if r.status is RunStatus.PENDING
             and r.scheduled_at <= now
-            and (r.dispatched_at is None or r.dispatched_at < dispatched_before)
+            and (r.dispatched_at is None or (dispatched_before is not None and r.dispatched_at < dispatched_before))
         ]
         due.sort(key=lambda r: (r.scheduled_at, r.id))
         return due[:limit]

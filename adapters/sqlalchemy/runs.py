@@ -345,13 +345,15 @@ class SqlAlchemyRunRepository(Repository):
             .values(dispatched_at=at)
         )
 
-    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime, limit: int) -> Sequence[Run]:
+    async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
+        # never dispatched: the small ``ix_runs_undispatched``; a sweep reads ``ix_runs_pending``
+        never = run_table.c.dispatched_at.is_(None)
         statement = (
             select(*RUN_COLUMNS)
             .where(
                 run_table.c.status == RunStatus.PENDING.value,
                 run_table.c.scheduled_at <= now,
-                run_table.c.dispatched_at.is_(None) | (run_table.c.dispatched_at < dispatched_before),
+                never if dispatched_before is None else never | (run_table.c.dispatched_at < dispatched_before),
             )
             .order_by(run_table.c.scheduled_at, run_table.c.id)
             .limit(max(limit, 0))

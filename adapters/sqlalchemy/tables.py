@@ -209,6 +209,10 @@ runs = Table(
     Index("ix_runs_running", "endpoint_id", **_where("status = 'running'")),
     # a freed exclusive endpoint's oldest pending run
     Index("ix_runs_pending_endpoint", "endpoint_id", "scheduled_at", "id", **_where("status = 'pending'")),
+    # the scheduler's "due and never sent" (retries) at every tick: runs it fires are stored sent
+    Index(
+        "ix_runs_undispatched", "scheduled_at", "id", **_where("status = 'pending' AND dispatched_at IS NULL")
+    ),
 )
 
 run_logs = Table(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from domain.runs import RunSource, RunStatus, slot_key
+from domain.runs import Run, RunSource, RunStatus, slot_key
 from tests.builders import TENANT
 from tests.engine.harness import Engine, at
 
@@ -334,20 +334,51 @@ async def test_a_fresh_scheduler_redispatches_pending_runs_at_once_and_later_onl
     [run_id] = await engine.fire(600)
     assert await engine.fire(601) == []  # the same scheduler: sent a second ago, not again
 
-    restarted = engine.scheduler_for("scheduler-b", redispatch_after=timedelta(seconds=30))
+    restarted = engine.scheduler_for(
+        "scheduler-b", redispatch_after=timedelta(seconds=30), sweep_every=timedelta(seconds=5)
+    )
     engine.at(602)
     await restarted.tick()
     assert [(i.run_id, i.priority) for i in engine.dispatcher.items] == [(run_id, 4)]
     engine.dispatcher.take()
 
     engine.at(631)
-    await restarted.tick()
+    await restarted.tick()  # swept: sent 29 s ago, not lost yet
     assert engine.dispatcher.take() == []
 
     engine.at(633)
+    await restarted.tick()  # lost by now, but the last sweep was 2 s ago
+    assert engine.dispatcher.take() == []
+
+    engine.at(636)
     await restarted.tick()
     assert engine.dispatcher.take() == [run_id]
     assert [r.id for r in await engine.runs_of(endpoint)] == [run_id]
+
+
+async def test_runs_never_sent_are_sent_when_due_at_any_tick_between_sweeps(engine: Engine) -> None:
+    endpoint = await engine.endpoint(schedule={"interval_s": 600})
+    scheduler = engine.scheduler_for("scheduler-b", sweep_every=timedelta(minutes=5))
+    engine.at(1)
+    await scheduler.tick()  # its first tick sweeps; the next sweep is minutes away
+    async with engine.store.unit_of_work() as uow:
+        [waiting] = await uow.runs.add_new([
+            Run.scheduled(
+                tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, job_id=None, source=RunSource.RETRY,
+                scheduled_at=at(3), now=at(2),
+            )
+        ])
+        await uow.commit()
+
+    engine.at(2)
+    report = await scheduler.tick()
+    assert engine.dispatcher.take() == []
+    assert report.sleep_s == pytest.approx(1.0)  # it sleeps until the run is due
+
+    engine.at(3)
+    await scheduler.tick()
+    assert engine.dispatcher.take() == [waiting.id]
+    assert (await engine.run(waiting.id)).dispatched_at == at(3)
 
 
 # -- firing ahead of time (lookahead) ------------------------------------------------------------
@@ -361,7 +392,7 @@ async def ahead(engine: Engine, **schedule: Any):
     return endpoint, engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
 
 
-async def test_with_a_lookahead_an_endpoint_fires_ahead_and_its_run_is_sent_at_its_slot_not_before(
+async def test_with_a_lookahead_an_endpoint_fires_ahead_and_its_run_is_sent_at_once_with_its_slot(
     engine: Engine,
 ) -> None:
     endpoint, scheduler = await ahead(engine)
@@ -372,17 +403,20 @@ async def test_with_a_lookahead_an_endpoint_fires_ahead_and_its_run_is_sent_at_i
     engine.clock.set(at(60) - timedelta(milliseconds=80))
     report = await engine.tick(scheduler)
     [run] = await engine.runs_of(endpoint)
-    assert (report.fired, report.dispatched, scheduler.held) == (1, 0, 1)
+    assert (report.fired, report.dispatched) == (1, 1)
     assert (run.status, run.scheduled_at, run.slot) == (RunStatus.PENDING, at(60), slot_key(at(60)))
-    assert engine.dispatcher.run_ids == []  # held until its slot
-    assert scheduler.next_release_at == at(60)  # when the loop's timer sends it
+    assert [(i.run_id, i.not_before) for i in engine.dispatcher.items] == [(run.id, at(60))]
+    # the next tick: when the next slot is half a lookahead away
+    assert report.sleep_s == pytest.approx((at(120) - LOOKAHEAD / 2 - engine.clock.now()).total_seconds())
 
-    engine.clock.set(at(60) - timedelta(milliseconds=1))
-    assert await scheduler.release() == 0
-    engine.at(60)
-    assert await scheduler.release() == 1
-    assert engine.dispatcher.run_ids == [run.id]
-    assert scheduler.held == 0
+
+async def test_runs_due_when_fired_carry_no_slot_to_wait_for(engine: Engine) -> None:
+    _, scheduler = await ahead(engine)
+    engine.at(61)
+
+    await engine.tick(scheduler)
+
+    assert [i.not_before for i in engine.dispatcher.items] == [None]
 
 
 async def test_an_endpoint_fired_ahead_plans_its_next_run_from_its_slot_so_the_cadence_does_not_drift(
@@ -396,38 +430,41 @@ async def test_an_endpoint_fired_ahead_plans_its_next_run_from_its_slot_so_the_c
     assert (await engine.reread(endpoint)).next_run_at == at(120)
 
 
-async def test_a_stopping_scheduler_sends_each_held_run_at_its_time(engine: Engine) -> None:
-    _, scheduler = await ahead(engine)
+async def test_a_worker_starts_a_run_sent_ahead_at_its_slot_not_before(engine: Engine) -> None:
+    endpoint, scheduler = await ahead(engine)
+    now_due = await engine.run_now(endpoint)
     engine.clock.set(at(60) - timedelta(milliseconds=50))
     await engine.tick(scheduler)
-    assert scheduler.held == 1
+    [ahead_item] = [i for i in engine.dispatcher.items if i.not_before is not None]
 
-    async def advance_clock() -> None:
-        await asyncio.sleep(0.01)
-        engine.at(60)
+    execution = engine.execution_service()
+    task = asyncio.ensure_future(
+        execution.execute([ahead_item.run_id, now_due.id], worker="w", not_before=[ahead_item.not_before, None])
+    )
+    for _ in range(100):  # the run without a slot goes at once
+        if (await engine.run(now_due.id)).status is RunStatus.SUCCEEDED:
+            break
+        await asyncio.sleep(0.005)
+    assert (await engine.run(now_due.id)).status is RunStatus.SUCCEEDED
+    assert (await engine.run(ahead_item.run_id)).status is RunStatus.PENDING  # its slot has not come
 
-    clock_task = asyncio.ensure_future(advance_clock())
-    sent = await asyncio.wait_for(scheduler.drain(), 5)
-    await clock_task
-
-    assert sent == 1 and scheduler.held == 0
-    assert engine.clock.now() >= at(60)  # not sent before the slot
-    assert len(engine.dispatcher.run_ids) == 1
-
-
-async def test_held_runs_whose_send_failed_are_swept_once_due(engine: Engine) -> None:
-    _, scheduler = await ahead(engine)
-    engine.clock.set(at(60) - timedelta(milliseconds=50))
-    await engine.tick(scheduler)
-
-    engine.dispatcher.fail_next = True
     engine.at(60)
+    finished = await asyncio.wait_for(task, 5)
+
+    assert {r.id for r in finished} == {ahead_item.run_id, now_due.id}
+    started = await engine.run(ahead_item.run_id)
+    assert (started.status, started.started_at) == (RunStatus.SUCCEEDED, at(60))
+
+
+async def test_runs_fired_ahead_whose_send_failed_are_swept_once_due(engine: Engine) -> None:
+    _, scheduler = await ahead(engine)
+    engine.clock.set(at(60) - timedelta(milliseconds=50))
+    engine.dispatcher.fail_next = True
     with pytest.raises(RuntimeError):
-        await scheduler.release()
-    assert scheduler.held == 0
+        await engine.tick(scheduler)
 
     engine.clock.set(at(60) + timedelta(milliseconds=10))
-    report = await engine.tick(scheduler)  # still within the sweep: every due pending run again
+    report = await engine.tick(scheduler)  # within the sweep: every due pending run again
 
     assert report.dispatched == 1
     assert len(engine.dispatcher.run_ids) == 1

@@ -133,6 +133,7 @@ def steady(rate: int, seconds: int, workers: int, threads: int) -> None:
     try:
         wait = (start - datetime.now(timezone.utc)).total_seconds() + seconds
         time.sleep(max(0, wait) + 2)
+        cpu = [cpu_seconds(p.pid) for p in procs]
     finally:
         stop(procs)
     window = (start + timedelta(seconds=5), start + timedelta(seconds=seconds - 1))
@@ -141,6 +142,8 @@ def steady(rate: int, seconds: int, workers: int, threads: int) -> None:
     print(f"steady: {rate} endpoints every 1 s for {seconds} s, 1 scheduler, {workers} workers x {threads} threads")
     print(f"  measured window {span:.0f} s after 5 s warm-up: {figures['n']} runs ({figures['n'] / span:.0f} runs/s)")
     print("  " + summary("lateness (start - scheduled)", figures["lateness"]))
+    print(f"  CPU seconds over the whole run: workers {', '.join(f'{x:.1f}' for x in cpu[:workers])}, "
+          f"scheduler {cpu[-1]:.1f}")
     print(f"  {autovacuum_note(_dsn(url))}")
     print(f"  logs: {logs}")
 

@@ -149,7 +149,9 @@ class RunRepository(Protocol):
         no longer running (canceled or expired meanwhile), so their worker can stop them."""
 
     async def mark_dispatched(self, run_ids: Sequence[RunId], *, at: datetime) -> None:
-        """Record that the pending runs among ``run_ids`` were handed to the broker at ``at``."""
+        """Record that the pending runs among ``run_ids`` were handed to the broker at ``at``;
+        a run another unit of work has locked (starting, canceling or sending it) is left as
+        it is, not waited for."""
 
     async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
         """Pending runs due by ``now`` that were never dispatched, or last dispatched before

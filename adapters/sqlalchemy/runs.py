@@ -339,11 +339,16 @@ class SqlAlchemyRunRepository(Repository):
     async def mark_dispatched(self, run_ids: Sequence[RunId], *, at: datetime) -> None:
         if not run_ids:
             return
-        await self._execute(
-            update(run_table)
+        # rows another writer holds are skipped, not waited for: it is starting, canceling or
+        # marking the run itself, and waiting (an UPDATE locks in no set order) could deadlock
+        # with a worker that locks the runs it starts in id order
+        free = (
+            select(run_table.c.id)
             .where(self._in(run_table.c.id, run_ids), run_table.c.status == RunStatus.PENDING.value)
-            .values(dispatched_at=at)
+            .order_by(run_table.c.id)
+            .with_for_update(skip_locked=True, key_share=True)
         )
+        await self._execute(update(run_table).where(run_table.c.id.in_(free)).values(dispatched_at=at))
 
     async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
         # never dispatched: the small ``ix_runs_undispatched``; a sweep reads ``ix_runs_pending``

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.sqlalchemy import SqlAlchemyStore
 from domain.ids import EndpointId
-from tests.builders import T0, a_job, an_endpoint
+from tests.builders import T0, a_job, a_run, an_endpoint
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("store", ["postgres"], indirect=True)]
 
@@ -127,3 +127,30 @@ async def test_a_claimed_endpoint_is_not_claimed_again_before_its_lease_ends(sto
     assert await claim(1, "second") == []
     assert await claim(LEASE.total_seconds() - 0.001, "second") == []
     assert await claim(LEASE.total_seconds(), "third") == ["third"]
+
+
+async def test_marking_runs_dispatched_skips_the_runs_a_starting_worker_holds_instead_of_waiting(
+    store: SqlAlchemyStore,
+) -> None:
+    endpoint = an_endpoint(next_run_at=NOW)
+    runs = [a_run(endpoint=endpoint, scheduled_at=NOW, slot=f"slot-{i}") for i in range(4)]
+    async with store.unit_of_work() as uow:
+        await uow.endpoints.add(endpoint)
+        await uow.runs.add_new(runs)
+        await uow.commit()
+    ids = sorted(run.id for run in runs)
+
+    async with store.unit_of_work() as worker:
+        # Given a worker that locked two runs in id order, as a start does, and has not committed
+        await worker.runs.get_many(ids[:2], for_update=True)
+
+        # When another unit of work marks all of them dispatched, in the opposite order
+        async with store.unit_of_work() as scheduler:
+            await asyncio.wait_for(scheduler.runs.mark_dispatched(ids[::-1], at=NOW), 5)
+            await scheduler.commit()
+        await worker.commit()
+
+    # Then it did not wait (no deadlock is possible), and marked only the runs nobody held
+    async with store.unit_of_work() as uow:
+        stored = await uow.runs.get_many(ids)
+    assert [stored[i].dispatched_at for i in ids] == [None, None, NOW, NOW]

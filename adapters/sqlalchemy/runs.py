@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, bindparam, exists, func, literal, select, tuple_, update
+from sqlalchemy import Integer, Row, Select, bindparam, exists, func, literal, select, true, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sqlalchemy.repository import Repository, in_parameter, keyset_page
@@ -283,9 +283,9 @@ class SqlAlchemyRunRepository(Repository):
         ids = list(dict.fromkeys(run_ids))
         if not ids:
             return []
-        candidates = select(run_table.c.endpoint_id).where(
-            self._in(run_table.c.id, ids), run_table.c.status == RunStatus.PENDING.value, run_table.c.exclusive.is_(True)
-        )
+        # no status condition here: with one, PostgreSQL may read the partial index of pending runs
+        # (all of it) instead of the primary key; a run that is no longer pending costs a lock
+        candidates = select(run_table.c.endpoint_id).where(self._in(run_table.c.id, ids), run_table.c.exclusive.is_(True))
         await self._execute(
             select(endpoint_table.c.id)
             .where(endpoint_table.c.id.in_(candidates))
@@ -342,13 +342,28 @@ class SqlAlchemyRunRepository(Repository):
         # rows another writer holds are skipped, not waited for: it is starting, canceling or
         # marking the run itself, and waiting (an UPDATE locks in no set order) could deadlock
         # with a worker that locks the runs it starts in id order
-        free = (
-            select(run_table.c.id)
-            .where(self._in(run_table.c.id, run_ids), run_table.c.status == RunStatus.PENDING.value)
+        pending = run_table.c.status == RunStatus.PENDING.value
+        if self._dialect != "postgresql":  # SQLite: the transaction holds the database's write lock
+            await self._execute(
+                update(run_table).where(self._in(run_table.c.id, run_ids), pending).values(dispatched_at=at)
+            )
+            return
+        # The status is checked after locking, outside a materialized CTE: a status condition next
+        # to ``id = ANY`` lets PostgreSQL read the partial index of pending runs (all of it, dead
+        # entries included until it vacuums) instead of the primary key.
+        locked = (
+            select(run_table.c.id, run_table.c.status)
+            .where(self._in(run_table.c.id, run_ids))
             .order_by(run_table.c.id)
             .with_for_update(skip_locked=True, key_share=True)
+            .cte("locked")
+            .prefix_with("MATERIALIZED")
         )
-        await self._execute(update(run_table).where(run_table.c.id.in_(free)).values(dispatched_at=at))
+        await self._execute(
+            update(run_table)
+            .where(run_table.c.id == locked.c.id, locked.c.status == RunStatus.PENDING.value)
+            .values(dispatched_at=at)
+        )
 
     async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
         # never dispatched: the small ``ix_runs_undispatched``; a sweep reads ``ix_runs_pending``
@@ -389,14 +404,36 @@ class SqlAlchemyRunRepository(Repository):
 @functools.cache
 def _oldest_pending_statement(dialect: str) -> Select[Any]:
     """The oldest pending, due run of each endpoint in ``:endpoint_ids`` (as of ``:now``), built once
-    per dialect: a worker asks at every batch of exclusive runs it records."""
+    per dialect: a worker asks at every batch of exclusive runs it records.
+
+    On PostgreSQL, one ``LIMIT 1`` per endpoint (``LATERAL``), which reads the endpoint's entries
+    in ``ix_runs_pending_endpoint`` in order and stops at the first; the window query below let
+    the planner scan every pending run instead. SQLite has no ``LATERAL``.
+    """
+    now = bindparam("now", type_=_c.scheduled_at.type)
+    if dialect == "postgresql":
+        wanted = func.unnest(bindparam("endpoint_ids", type_=postgresql.ARRAY(_c.endpoint_id.type))).table_valued(
+            "endpoint_id"
+        ).render_derived(name="wanted")
+        oldest = (
+            select(*RUN_COLUMNS)
+            .where(_c.endpoint_id == wanted.c.endpoint_id, _c.status == RunStatus.PENDING.value, _c.scheduled_at <= now)
+            .order_by(_c.scheduled_at, _c.id)
+            .limit(1)
+            .lateral("oldest")
+        )
+        return (
+            select(*(oldest.c[column.key] for column in RUN_COLUMNS))
+            .select_from(wanted.join(oldest, true()))
+            .order_by(oldest.c.scheduled_at, oldest.c.id)
+        )
     rank = func.row_number().over(partition_by=_c.endpoint_id, order_by=(_c.scheduled_at, _c.id)).label("rank")
     ranked = (
         select(*RUN_COLUMNS, rank)
         .where(
             in_parameter(dialect, _c.endpoint_id, "endpoint_ids"),
             _c.status == RunStatus.PENDING.value,
-            _c.scheduled_at <= bindparam("now", type_=_c.scheduled_at.type),
+            _c.scheduled_at <= now,
         )
         .subquery()
     )

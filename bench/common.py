@@ -53,9 +53,11 @@ def flush_redis(url: str) -> None:
 
 
 async def seed_endpoints(url: str, count: int, *, interval_s: float, first_at: datetime, spread_s: float = 0.0,
-                         tenant: str = "bench", allow_concurrent: bool = False) -> None:
+                         tenant: str = "bench", allow_concurrent: bool = False, history: int = 0) -> None:
     """``count`` no-op endpoints every ``interval_s``; the first runs are spread evenly over
-    ``[first_at, first_at + spread_s)`` (all at ``first_at`` when ``spread_s`` is 0)."""
+    ``[first_at, first_at + spread_s)`` (all at ``first_at`` when ``spread_s`` is 0). On
+    PostgreSQL, ``history`` succeeded runs per endpoint before ``first_at``, as a scheduler that
+    has been running has them (the planner then plans for a table of runs, not an empty one)."""
     from adapters.sqlalchemy import SqlAlchemyStore
     from domain.endpoints import JobEndpoint
     from domain.schedules import IntervalSchedule
@@ -81,6 +83,20 @@ async def seed_endpoints(url: str, count: int, *, interval_s: float, first_at: d
             # planner keeps the plans it chose for empty tables
             conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
             try:
+                if history:
+                    await conn.execute(
+                        """
+                        INSERT INTO runs (id, tenant_id, endpoint_id, status, source, slot, attempt, params,
+                                          scheduled_at, created_at, started_at, finished_at, duration_s,
+                                          has_result, dead_lettered, exclusive, worker_id, dispatched_at)
+                        SELECT gen_random_uuid()::text, e.tenant_id, e.id, 'succeeded', 'baseline-interval',
+                               'history-' || g, 1, '{}'::jsonb, at, at, at, at + interval '2 ms', 0.002,
+                               false, false, true, 'bench', at
+                        FROM endpoints e, generate_series(1, $1) AS g,
+                             LATERAL (SELECT $2::timestamptz - g * $3 * interval '1 second' AS at) t
+                        """,
+                        history, first_at, interval_s,
+                    )
                 await conn.execute("ANALYZE")
             finally:
                 await conn.close()

@@ -5,8 +5,8 @@
         Redis and worker processes into PostgreSQL: completed runs per second,
         lateness (start - scheduled) and each worker's peak memory.
     python -m bench.throughput steady   [--rate 500] [--seconds 30]
-        a steady offered load (``rate`` endpoints every second) on the same setup:
-        lateness p50/p99 once warmed up.
+        a steady offered load (``rate`` endpoints every second) on the same setup, over a
+        database holding 200 earlier runs per endpoint: lateness p50/p99 once warmed up.
     python -m bench.throughput embedded [--runs 20000]
         the embedded default in one process: SQLite file, in-process broker, worker threads.
 """
@@ -28,6 +28,8 @@ from bench.common import (
 )
 
 DB = "ostinato_bench"
+# succeeded runs per endpoint before a steady run starts: the state of a scheduler that has been running
+HISTORY = 200
 
 
 def _dsn(url: str) -> str:
@@ -125,7 +127,7 @@ def steady(rate: int, seconds: int, workers: int, threads: int) -> None:
     url = fresh_postgres(DB)
     flush_redis(REDIS_URL)
     start = datetime.now(timezone.utc) + timedelta(seconds=15)
-    asyncio.run(seed_endpoints(url, rate, interval_s=1.0, first_at=start, spread_s=1.0))
+    asyncio.run(seed_endpoints(url, rate, interval_s=1.0, first_at=start, spread_s=1.0, history=HISTORY))
     logs = Path(tempfile.mkdtemp(prefix="ostinato-bench-"))
     env = _env(url)
     procs = [spawn(["worker", "--threads", str(threads)], env, logs / f"worker{i}.log") for i in range(workers)]

@@ -158,6 +158,7 @@ class SqlAlchemyRunRepository(Repository):
             foreign_key=lambda: NotFound("endpoint", run.endpoint_id),
         )
         if stored.first() is not None:
+            self._remember(run_table, {run.id: run.tenant_id})
             return
         if (await self._execute(select(exists().where(run_table.c.id == run.id)))).scalar():
             raise AlreadyExists("run", run.id)
@@ -176,6 +177,7 @@ class SqlAlchemyRunRepository(Repository):
         row = (await self._execute(statement)).first()
         if row is None:
             raise NotFound("run", run_id)
+        self._remember(run_table, {row.id: row.tenant_id})
         return _to_run(row)
 
     async def update(self, run: Run) -> None:
@@ -227,6 +229,7 @@ class SqlAlchemyRunRepository(Repository):
                 raise NotFound("endpoint", run.endpoint_id)
         stored_ids = await self._insert_many_new(run_table, [_run_values(run) for run in runs], returning=run_table.c.id)
         stored = [run for run in runs if run.id in stored_ids]
+        self._remember(run_table, {run.id: run.tenant_id for run in stored})
         skipped = [run for run in runs if run.id not in stored_ids]
         if skipped:
             # a skipped run lost to a taken slot: (endpoint, slot), or (workflow run, slot) for task runs
@@ -254,6 +257,8 @@ class SqlAlchemyRunRepository(Repository):
         return stored
 
     async def update_many(self, runs: Sequence[Run]) -> None:
+        """Checks the runs exist with their tenants: a lookup only of runs this transaction has
+        not read or stored (runs are never deleted and never change tenant)."""
         tenants = await self._tenants_of(run_table, {run.id for run in runs})
         for run in runs:
             if tenants.get(run.id) != run.tenant_id:
@@ -268,6 +273,7 @@ class SqlAlchemyRunRepository(Repository):
             statement = statement.with_for_update(key_share=True)
         rows = await self._execute(statement)
         found = {row.id: _to_run(row) for row in rows}
+        self._remember(run_table, {run.id: run.tenant_id for run in found.values()})
         return {run_id: found[run_id] for run_id in run_ids if run_id in found}
 
     async def next_pending_at(self) -> datetime | None:
@@ -296,15 +302,18 @@ class SqlAlchemyRunRepository(Repository):
             select(*RUN_COLUMNS).where(self._in(run_table.c.id, ids)).order_by(run_table.c.id).with_for_update(key_share=True)
         )
         current = {row.id: _to_run(row) for row in rows}
+        self._remember(run_table, {run.id: run.tenant_id for run in current.values()})
         exclusive = {r.endpoint_id for r in current.values() if r.exclusive and r.status is RunStatus.PENDING}
-        busy_rows = await self._execute(
-            select(run_table.c.endpoint_id).distinct().where(
-                self._in(run_table.c.endpoint_id, exclusive),
-                run_table.c.status == RunStatus.RUNNING.value,
-                run_table.c.exclusive.is_(True),
+        busy: set[Any] = set()
+        if exclusive:  # which of their endpoints has a run going already
+            busy_rows = await self._execute(
+                select(run_table.c.endpoint_id).distinct().where(
+                    self._in(run_table.c.endpoint_id, exclusive),
+                    run_table.c.status == RunStatus.RUNNING.value,
+                    run_table.c.exclusive.is_(True),
+                )
             )
-        )
-        busy = set(busy_rows.scalars())
+            busy = set(busy_rows.scalars())
         started: list[Run] = []
         for run_id in ids:
             run = current.get(run_id)

@@ -150,28 +150,12 @@ class SqlAlchemyWorkflowRunRepository(Repository):
 
 
 class SqlAlchemyWorkflowStepRepository(Repository):
-    """Steps are never deleted and never change tenant, so a step the current transaction has
-    read or stored is known to exist with its tenant: :meth:`update_many` looks up only the
-    others (the orchestrator writes back steps it has just read)."""
+    """Steps are never deleted and never change tenant (``repository.KEPT_TABLES``), so a step the
+    current transaction has read or stored is known to exist with its tenant: :meth:`update_many`
+    looks up only the others (the orchestrator writes back steps it has just read)."""
 
-    def __init__(self, uow: Any) -> None:
-        super().__init__(uow)
-        self._known: dict[tuple[str, str], str] = {}
-        self._known_in: object | None = None
-
-    def _known_now(self) -> dict[tuple[str, str], str]:
-        """What this transaction has seen (forgotten when another transaction begins: a rolled
-        back one may have stored steps that do not exist)."""
-        transaction = self._uow.connection.sync_connection.get_transaction()  # type: ignore[union-attr]
-        if transaction is None or transaction is not self._known_in:
-            self._known, self._known_in = {}, transaction
-        return self._known
-
-    def _remember(self, steps: Iterable[WorkflowRunStep]) -> None:
-        self._remember_rows({(step.workflow_run_id, step.step_key): step.tenant_id for step in steps})
-
-    def _remember_rows(self, tenants: dict[tuple[str, str], str]) -> None:
-        self._known_now().update(tenants)
+    def _remember_steps(self, steps: Iterable[WorkflowRunStep]) -> None:
+        self._remember(step_table, {(step.workflow_run_id, step.step_key): step.tenant_id for step in steps})
 
     async def add_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         await self._execute_many(
@@ -180,7 +164,7 @@ class SqlAlchemyWorkflowStepRepository(Repository):
             unique=lambda: AlreadyExists("workflow step", "a step of the run is stored already"),
             foreign_key=lambda: NotFound("workflow run", steps[0].workflow_run_id),
         )
-        self._remember(steps)
+        self._remember_steps(steps)
 
     async def list_for_run(
         self, run_id: WorkflowRunId, *, keys: Collection[str] | None = None, for_update: bool = False
@@ -193,14 +177,14 @@ class SqlAlchemyWorkflowStepRepository(Repository):
         if for_update:
             statement = statement.with_for_update(key_share=True)
         found = [_to_step(row) for row in await self._execute(statement)]
-        self._remember(found)
+        self._remember_steps(found)
         return found
 
     async def update_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         if not steps:
             return
         c = step_table.c
-        known = self._known_now()
+        known = self._uow.seen(step_table.name)
         keys = {
             (step.workflow_run_id, step.step_key) for step in steps
             if known.get((step.workflow_run_id, step.step_key)) != step.tenant_id
@@ -212,9 +196,8 @@ class SqlAlchemyWorkflowStepRepository(Repository):
                     self._in(c.step_key, {key for _, key in keys}),
                 )
             )
-            tenants = {(row.workflow_run_id, row.step_key): row.tenant_id for row in stored}
-            self._remember_rows(tenants)
-            known = self._known_now()
+            self._remember(step_table, {(row.workflow_run_id, row.step_key): row.tenant_id for row in stored})
+            known = self._uow.seen(step_table.name)  # the lookup may have begun the transaction
         for step in steps:
             if known.get((step.workflow_run_id, step.step_key)) != step.tenant_id:
                 raise NotFound("workflow step", f"{step.workflow_run_id}/{step.step_key}")

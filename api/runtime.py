@@ -141,6 +141,7 @@ class _CloseOnShutdown(dramatiq.Middleware):
         self._binding = binding
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._binding.stopping()
         loop_thread = get_event_loop_thread()
         if loop_thread is not None and self._binding.container is not None:
             loop_thread.run_coroutine(self._binding.container.close())
@@ -162,6 +163,12 @@ class WorkerBinding:
         service = self._ready()
         finished = await service.execute(list(run_ids), worker=self.identity)
         self.executed += len(finished)
+
+    def stopping(self) -> None:
+        """The worker is stopping: the runs its recordings make ready go to the broker, for another
+        worker, instead of being started here."""
+        if self._service is not None:
+            self._service.stop_continuing()
 
     async def warm_up(self) -> None:
         """Build the container and open a database connection before the first run arrives, so

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import Row, Text, and_, bindparam, cast, insert, select, update
 
 from adapters.sqlalchemy.repository import Repository
 from adapters.sqlalchemy.tables import workflow_run_steps as step_table
@@ -43,6 +45,22 @@ def _run_values(run: WorkflowRun) -> dict[str, Any]:
     }
 
 
+PLANS_KEPT = 1024
+"""Parsed plans kept in memory, by their stored text (a run's plan does not change once set)."""
+
+RUN_COLUMNS = (*(column for column in run_table.c if column.name != "plan"), cast(run_table.c.plan, Text).label("plan"))
+"""The columns :func:`_to_run` reads: the plan as its stored text, parsed through :func:`_plan`."""
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
+def _plan(stored: str) -> Plan | None:
+    """The plan stored as JSON text ``stored``, parsed once per process: the orchestrator reads its
+    workflow run at every step's end, and parsing a 200-stage plan (every stage checked) cost more
+    than the rest of the row. ``Plan`` is immutable, so runs may share one."""
+    data = json.loads(stored)
+    return Plan.from_dict(data) if data is not None else None
+
+
 def _to_run(row: Row[Any]) -> WorkflowRun:
     return WorkflowRun(
         id=WorkflowRunId(row.id),
@@ -52,7 +70,7 @@ def _to_run(row: Row[Any]) -> WorkflowRun:
         status=WorkflowRunStatus(row.status),
         trigger=TriggerKind(row.trigger),
         input=dict(row.input),
-        plan=Plan.from_dict(row.plan) if row.plan is not None else None,
+        plan=_plan(row.plan) if row.plan is not None else None,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
@@ -111,7 +129,7 @@ class SqlAlchemyWorkflowRunRepository(Repository):
     async def get(
         self, run_id: WorkflowRunId, *, tenant_id: TenantId | None, for_update: bool = False
     ) -> WorkflowRun:
-        statement = select(run_table).where(run_table.c.id == run_id)
+        statement = select(*RUN_COLUMNS).where(run_table.c.id == run_id)
         if tenant_id is not None:
             statement = statement.where(run_table.c.tenant_id == tenant_id)
         if for_update:
@@ -126,7 +144,7 @@ class SqlAlchemyWorkflowRunRepository(Repository):
     ) -> dict[WorkflowRunId, WorkflowRun]:
         if not run_ids:
             return {}
-        statement = select(run_table).where(run_table.c.id.in_(set(run_ids))).order_by(run_table.c.id)
+        statement = select(*RUN_COLUMNS).where(self._in(run_table.c.id, run_ids)).order_by(run_table.c.id)
         if for_update:
             statement = statement.with_for_update(key_share=True)
         found = {row.id: _to_run(row) for row in await self._execute(statement)}
@@ -145,7 +163,7 @@ class SqlAlchemyWorkflowRunRepository(Repository):
             raise NotFound("workflow run", run.id)
 
     async def list(self, tenant_id: TenantId, workflow_id: WorkflowId, page: PageRequest) -> Page[WorkflowRun]:
-        statement = select(run_table).where(run_table.c.tenant_id == tenant_id, run_table.c.workflow_id == workflow_id)
+        statement = select(*RUN_COLUMNS).where(run_table.c.tenant_id == tenant_id, run_table.c.workflow_id == workflow_id)
         return await self._page(statement, at=run_table.c.created_at, id=run_table.c.id, page=page, to_entity=_to_run)
 
 

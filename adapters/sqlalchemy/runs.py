@@ -284,23 +284,13 @@ class SqlAlchemyRunRepository(Repository):
 
     async def start(self, run_ids: Sequence[RunId], *, at: datetime, worker: str) -> Sequence[Run]:
         """Lock the endpoints of the exclusive candidates, then the runs (both in id order, so
-        concurrent starters queue instead of deadlocking), then decide as the in-memory
-        adapter does, against state no other starter can change until this one commits."""
+        concurrent starters queue instead of deadlocking; one statement, :func:`_start_statement`),
+        then decide as the in-memory adapter does, against state no other starter can change
+        until this one commits."""
         ids = list(dict.fromkeys(run_ids))
         if not ids:
             return []
-        candidates = select(run_table.c.endpoint_id).where(
-            self._in(run_table.c.id, ids), run_table.c.status == RunStatus.PENDING.value, run_table.c.exclusive.is_(True)
-        )
-        await self._execute(
-            select(endpoint_table.c.id)
-            .where(endpoint_table.c.id.in_(candidates))
-            .order_by(endpoint_table.c.id)
-            .with_for_update(key_share=True)
-        )
-        rows = await self._execute(
-            select(*RUN_COLUMNS).where(self._in(run_table.c.id, ids)).order_by(run_table.c.id).with_for_update(key_share=True)
-        )
+        rows = await self._execute(_start_statement(self._dialect), {"ids": ids})
         current = {row.id: _to_run(row) for row in rows}
         self._remember(run_table, {run.id: run.tenant_id for run in current.values()})
         exclusive = {r.endpoint_id for r in current.values() if r.exclusive and r.status is RunStatus.PENDING}
@@ -386,6 +376,35 @@ class SqlAlchemyRunRepository(Repository):
         statement = _oldest_pending_statement(self._dialect)
         parameters = {"endpoint_ids": list(dict.fromkeys(endpoint_ids)), "now": now}
         return [_to_run(row) for row in await self._execute(statement, parameters)]
+
+
+@functools.cache
+def _start_statement(dialect: str) -> Select[Any]:
+    """The runs in ``:ids``, locked in id order, after the endpoints of the pending exclusive ones,
+    locked in id order: one statement, built once per dialect. The endpoints are locked by an
+    uncorrelated subquery in the condition, which PostgreSQL evaluates once, before it reads (and
+    locks) any run: the lock order of every writer, endpoints before runs. A run changed while the
+    statement waited for a lock is read as committed (PostgreSQL rechecks a row it locks)."""
+    candidate = run_table.alias("candidate")
+    exclusive_pending = select(candidate.c.endpoint_id).where(
+        in_parameter(dialect, candidate.c.id, "ids"),
+        candidate.c.status == RunStatus.PENDING.value,
+        candidate.c.exclusive.is_(True),
+    )
+    locked = (
+        select(endpoint_table.c.id)
+        .where(endpoint_table.c.id.in_(exclusive_pending))
+        .order_by(endpoint_table.c.id)
+        .with_for_update(key_share=True)
+        .subquery("locked")
+    )
+    endpoints_locked = select(func.count()).select_from(locked).scalar_subquery() >= 0
+    return (
+        select(*RUN_COLUMNS)
+        .where(in_parameter(dialect, _c.id, "ids"), endpoints_locked)
+        .order_by(_c.id)
+        .with_for_update(key_share=True)
+    )
 
 
 @functools.cache

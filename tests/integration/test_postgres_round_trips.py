@@ -117,3 +117,36 @@ async def test_a_run_read_in_a_transaction_still_refuses_an_update_under_another
         await uow.runs.get_many([run.id])
         with pytest.raises(NotFound):
             await uow.runs.update_many([evolve(run, tenant_id="someone-else")])
+
+
+async def test_starting_an_exclusive_run_locks_its_endpoint_before_the_run_in_one_statement(store: SqlAlchemyStore):
+    # Given an exclusive run, and another transaction holding its endpoint's row
+    endpoint = an_endpoint()
+    run = a_run(endpoint=endpoint, exclusive=True)
+    async with store.unit_of_work() as uow:
+        await uow.endpoints.add(endpoint)
+        await uow.runs.add(run)
+        await uow.commit()
+    holder = await asyncpg.connect(store.engine.url.render_as_string(hide_password=False).replace("+asyncpg", ""))
+    try:
+        holding = holder.transaction()
+        await holding.start()
+        await holder.execute("SELECT id FROM endpoints WHERE id = $1 FOR UPDATE", endpoint.id)
+
+        # When a worker starts the run
+        async def start() -> list[str]:
+            async with store.unit_of_work() as uow:
+                started = await uow.runs.start([run.id], at=T0, worker="w")
+                await uow.commit()
+            return [r.id for r in started]
+
+        starting = asyncio.create_task(start())
+        await asyncio.sleep(0.3)
+
+        # Then it waits for the endpoint without having locked the run (the lock order: endpoints first)
+        assert not starting.done()
+        assert await holder.fetchval("SELECT id FROM runs WHERE id = $1 FOR UPDATE NOWAIT", run.id) == run.id
+        await holding.rollback()
+        assert await asyncio.wait_for(starting, 10) == [run.id]
+    finally:
+        await holder.close()

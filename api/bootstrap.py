@@ -88,7 +88,7 @@ class Container:
         heartbeat = timedelta(seconds=min(HEARTBEAT_MAX_S, self.settings.heartbeat_timeout_s / 3))
         return ExecutionService(
             uow=self.uow, clock=self.clock, executors=self.executors, dispatcher=self.dispatcher, heartbeat=heartbeat,
-            recorder=self.recorder,
+            recorder=self.recorder, continue_locally=self.settings.worker_continue_locally,
         )
 
     async def close(self) -> None:

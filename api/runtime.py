@@ -107,6 +107,7 @@ class _CloseOnShutdown(dramatiq.Middleware):
         self._binding = binding
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._binding.stopping()
         loop_thread = get_event_loop_thread()
         if loop_thread is not None and self._binding.container is not None:
             loop_thread.run_coroutine(self._binding.container.close())
@@ -129,6 +130,12 @@ class WorkerBinding:
         slots = None if not_before is None else [None if at is None else datetime.fromisoformat(at) for at in not_before]
         finished = await service.execute(list(run_ids), worker=self.identity, not_before=slots)
         self.executed += len(finished)
+
+    def stopping(self) -> None:
+        """The worker is stopping: the runs its recordings make ready go to the broker, for another
+        worker, instead of being started here."""
+        if self._service is not None:
+            self._service.stop_continuing()
 
     async def warm_up(self) -> None:
         """Build the container and open a database connection before the first run arrives, so

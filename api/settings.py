@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     worker_threads: int = Field(default=8, ge=1, le=256)
+    worker_continue_locally: bool = Field(
+        default=True,
+        description="A worker starts the runs its recording made ready at once (a workflow's next step) itself, as "
+        "many as the batch it finished, instead of sending them through the broker; the others are sent",
+    )
     handler_modules: str = Field(
         default="examples.hello",
         description="Comma-separated modules whose @handler functions workers may run",

@@ -5,11 +5,25 @@ message finds it running and does nothing), executes it with the endpoint's
 timeout while sending heartbeats, then records the outcome, its retries and
 its logs in one transaction. If the worker dies, the heartbeats stop and the
 reconciler expires the run and retries it per policy.
+
+A recording may make runs ready to start at once (a workflow's next step, an
+exclusive endpoint's next run). With ``continue_locally``, the worker starts
+those itself, right after the commit, as many as the batch it finished had
+runs, and sends only the others through the dispatcher: a chain of steps
+does not cross the broker at each step. The runs are stored pending and
+marked dispatched in the recording transaction, exactly as the runs it
+sends, so nothing changes for correctness: the start moves them to running
+atomically (a duplicated message finds them running), and if the worker dies
+before it starts them, the reconciler dispatches them again, as it does a lost
+message. A worker continues so for at most ``continue_for`` per message, and
+not once it is stopping (:meth:`ExecutionService.stop_continuing`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -27,6 +41,8 @@ from domain.run_logs import LOG_LINES_PER_RUN, LogLevel, LogLine
 from domain.runs import Run, RunStatus
 from services.outcomes import Finished, OutcomeRecorder, Settled, endpoint_ids
 
+log = logging.getLogger("ostinato")
+
 
 @frozen
 class _Result:
@@ -37,11 +53,21 @@ class _Result:
 
 @frozen
 class _Finishing:
-    """One batch's runs and what became of them, waiting to be recorded."""
+    """One batch's runs and what became of them, waiting to be recorded; ``room``: how many of the
+    runs the recording makes ready the batch may go on to execute itself."""
 
     started: Sequence[Run]
     results: dict[RunId, _Result | None]
     seen: dict[EndpointId, JobEndpoint]
+    room: int = 0
+
+
+@frozen
+class _Finished:
+    """A batch's runs as recorded, and the runs made ready that it goes on to execute."""
+
+    final: list[Run]
+    carried: list[DispatchItem]
 
 
 _EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
@@ -124,6 +150,8 @@ class ExecutionService:
         recorder: OutcomeRecorder | None = None,
         heartbeat: timedelta = timedelta(seconds=5),
         finish_within: timedelta = timedelta(seconds=60),
+        continue_locally: bool = False,
+        continue_for: timedelta = timedelta(seconds=30),
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -132,16 +160,25 @@ class ExecutionService:
         self._recorder = recorder or OutcomeRecorder()
         self._heartbeat = heartbeat
         self._finish_within = finish_within
+        self._continue_locally = continue_locally
+        self._continue_for = continue_for
+        self._stopping = False
         # concurrent batches (a worker's messages) start, and are recorded, in shared transactions
         self._starts: Coalescer[str, Sequence[RunId], tuple[list[Run], dict[EndpointId, JobEndpoint]]] = Coalescer(
             self._start
         )
-        self._finishes: Coalescer[str, _Finishing, list[Run]] = Coalescer(self._finish)
+        self._finishes: Coalescer[str, _Finishing, _Finished] = Coalescer(self._finish)
+
+    def stop_continuing(self) -> None:
+        """Send every run a recording makes ready through the dispatcher from now on (the worker
+        is stopping: what it would start itself, another worker should)."""
+        self._stopping = True
 
     async def execute(
         self, run_ids: Sequence[RunId], *, worker: str, not_before: Sequence[datetime | None] | None = None
     ) -> list[Run]:
-        """Execute the pending runs among ``run_ids``; return them as recorded (final states).
+        """Execute the pending runs among ``run_ids``; return them as recorded (final states), with
+        those of the runs it went on to execute (see the module's docstring).
 
         ``not_before`` gives, per run, the slot of a run sent ahead of it (``None``: at once):
         each such run starts when the slot comes, not before; runs whose slots have come start
@@ -173,11 +210,35 @@ class ExecutionService:
         return [run for result in finished for run in result]
 
     async def _execute_now(self, run_ids: list[RunId], worker: str) -> list[Run]:
-        started, endpoints = await self._starts.submit(worker, run_ids)
-        if not started:
-            return []
-        results = await self._run_all(started, endpoints)
-        return await self._finishes.submit(worker, _Finishing(started, results, endpoints))
+        began = time.monotonic()
+        recorded: list[Run] = []
+        ids = run_ids
+        carried: list[DispatchItem] = []
+        while ids:
+            try:
+                started, endpoints = await self._starts.submit(worker, ids)
+            except InfrastructureError:
+                if not carried:
+                    raise
+                # the runs this worker meant to start: another worker may, once the database is back
+                await self._dispatcher.dispatch(carried)
+                log.warning("could not start %d runs made ready here; sent them to the broker", len(carried))
+                break
+            if not started:
+                break
+            results = await self._run_all(started, endpoints)
+            room = len(started) if self._may_continue(began) else 0
+            finished = await self._finishes.submit(worker, _Finishing(started, results, endpoints, room))
+            recorded.extend(finished.final)
+            carried = finished.carried
+            ids = [item.run_id for item in carried]
+        return recorded
+
+    def _may_continue(self, began: float) -> bool:
+        return (
+            self._continue_locally and not self._stopping
+            and time.monotonic() - began < self._continue_for.total_seconds()
+        )
 
     async def _start(
         self, worker: str, batches: list[Sequence[RunId]]
@@ -236,8 +297,10 @@ class ExecutionService:
             outcome = Outcome.failed(f"executor error: {type(exc).__name__}: {exc}")
         return _Result(outcome, tuple(logs), self._clock.now())
 
-    async def _finish(self, worker: str, batches: list[_Finishing]) -> list[list[Run]]:
-        """Record the outcomes of ``batches`` in one transaction; each batch gets its final runs."""
+    async def _finish(self, worker: str, batches: list[_Finishing]) -> list[_Finished]:
+        """Record the outcomes of ``batches`` in one transaction; each batch gets its final runs
+        and, up to its ``room``, runs made ready to execute next; the other runs made ready are
+        dispatched."""
         started = [run for batch in batches for run in batch.started]
         results = {run_id: result for batch in batches for run_id, result in batch.results.items()}
         seen = {endpoint_id: e for batch in batches for endpoint_id, e in batch.seen.items()}
@@ -251,11 +314,18 @@ class ExecutionService:
         ):
             with attempt:
                 settled, follow_ups = await self._record(started, results, seen, worker=worker)
+        carried: list[list[DispatchItem]] = []
+        for batch in batches:
+            carried.append(follow_ups[: batch.room])
+            del follow_ups[: batch.room]
         if follow_ups:
             await self._dispatcher.dispatch(follow_ups)
         await self._recorder.after_commit(settled)
         final = {run.id: run for run in settled.final}
-        return [[final[run.id] for run in batch.started if run.id in final] for batch in batches]
+        return [
+            _Finished([final[run.id] for run in batch.started if run.id in final], mine)
+            for batch, mine in zip(batches, carried, strict=True)
+        ]
 
     async def _record(
         self, started: Sequence[Run], results: dict[RunId, _Result | None], seen: dict[EndpointId, JobEndpoint], *,

@@ -16,6 +16,10 @@ from domain.pagination import Cursor, Page, PageRequest
 
 T = TypeVar("T")
 
+KEPT_TABLES = frozenset({"runs", "workflow_run_steps"})
+"""Tables whose rows are never deleted and never change tenant: a row a transaction has read
+or stored is remembered with its tenant (``Connected.seen``) instead of being looked up again."""
+
 # PostgreSQL (asyncpg) takes at most 32,767 bind parameters per statement, SQLite 32,766.
 MAX_PARAMETERS = 32_000
 
@@ -51,6 +55,8 @@ class Connected(Protocol):
 
     @property
     def connection(self) -> AsyncConnection: ...
+
+    def seen(self, table: str) -> dict[Any, str]: ...
 
 
 class Repository:
@@ -135,12 +141,28 @@ class Repository:
         with translated():
             await self._uow.connection.execute(statement, parameters)
 
+    def _remember(self, table: Table, tenants: Mapping[Any, str]) -> None:
+        """Note that rows of ``table`` (one of :data:`KEPT_TABLES`) exist with these tenants, by id."""
+        if tenants:
+            self._uow.seen(table.name).update(tenants)
+
     async def _tenants_of(self, table: Table, ids: Collection[Any]) -> dict[Any, str]:
-        """The tenant of each stored row among ``ids``."""
+        """The tenant of each stored row among ``ids``; for :data:`KEPT_TABLES`, only the rows
+        this transaction has not read or stored yet are looked up."""
         if not ids:
             return {}
-        rows = await self._execute(select(table.c.id, table.c.tenant_id).where(self._in(table.c.id, ids)))
-        return {row.id: row.tenant_id for row in rows}
+        if table.name not in KEPT_TABLES:
+            rows = await self._execute(select(table.c.id, table.c.tenant_id).where(self._in(table.c.id, ids)))
+            return {row.id: row.tenant_id for row in rows}
+        seen = self._uow.seen(table.name)
+        found = {key: seen[key] for key in ids if key in seen}
+        unseen = [key for key in ids if key not in seen]
+        if unseen:
+            rows = await self._execute(select(table.c.id, table.c.tenant_id).where(self._in(table.c.id, unseen)))
+            looked_up = {row.id: row.tenant_id for row in rows}
+            self._remember(table, looked_up)
+            found.update(looked_up)
+        return found
 
     def _folded(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """``column`` case-folded for case-insensitive search (SQLite: Python's ``str.casefold``)."""

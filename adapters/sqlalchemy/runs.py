@@ -158,6 +158,7 @@ class SqlAlchemyRunRepository(Repository):
             foreign_key=lambda: NotFound("endpoint", run.endpoint_id),
         )
         if stored.first() is not None:
+            self._remember(run_table, {run.id: run.tenant_id})
             return
         if (await self._execute(select(exists().where(run_table.c.id == run.id)))).scalar():
             raise AlreadyExists("run", run.id)
@@ -176,6 +177,7 @@ class SqlAlchemyRunRepository(Repository):
         row = (await self._execute(statement)).first()
         if row is None:
             raise NotFound("run", run_id)
+        self._remember(run_table, {row.id: row.tenant_id})
         return _to_run(row)
 
     async def update(self, run: Run) -> None:
@@ -227,6 +229,7 @@ class SqlAlchemyRunRepository(Repository):
                 raise NotFound("endpoint", run.endpoint_id)
         stored_ids = await self._insert_many_new(run_table, [_run_values(run) for run in runs], returning=run_table.c.id)
         stored = [run for run in runs if run.id in stored_ids]
+        self._remember(run_table, {run.id: run.tenant_id for run in stored})
         skipped = [run for run in runs if run.id not in stored_ids]
         if skipped:
             # a skipped run lost to a taken slot: (endpoint, slot), or (workflow run, slot) for task runs
@@ -254,6 +257,8 @@ class SqlAlchemyRunRepository(Repository):
         return stored
 
     async def update_many(self, runs: Sequence[Run]) -> None:
+        """Checks the runs exist with their tenants: a lookup only of runs this transaction has
+        not read or stored (runs are never deleted and never change tenant)."""
         tenants = await self._tenants_of(run_table, {run.id for run in runs})
         for run in runs:
             if tenants.get(run.id) != run.tenant_id:
@@ -268,6 +273,7 @@ class SqlAlchemyRunRepository(Repository):
             statement = statement.with_for_update(key_share=True)
         rows = await self._execute(statement)
         found = {row.id: _to_run(row) for row in rows}
+        self._remember(run_table, {run.id: run.tenant_id for run in found.values()})
         return {run_id: found[run_id] for run_id in run_ids if run_id in found}
 
     async def next_pending_at(self) -> datetime | None:
@@ -278,33 +284,26 @@ class SqlAlchemyRunRepository(Repository):
 
     async def start(self, run_ids: Sequence[RunId], *, at: datetime, worker: str) -> Sequence[Run]:
         """Lock the endpoints of the exclusive candidates, then the runs (both in id order, so
-        concurrent starters queue instead of deadlocking), then decide as the in-memory
-        adapter does, against state no other starter can change until this one commits."""
+        concurrent starters queue instead of deadlocking; one statement, :func:`_start_statement`),
+        then decide as the in-memory adapter does, against state no other starter can change
+        until this one commits."""
         ids = list(dict.fromkeys(run_ids))
         if not ids:
             return []
-        # no status condition here: with one, PostgreSQL may read the partial index of pending runs
-        # (all of it) instead of the primary key; a run that is no longer pending costs a lock
-        candidates = select(run_table.c.endpoint_id).where(self._in(run_table.c.id, ids), run_table.c.exclusive.is_(True))
-        await self._execute(
-            select(endpoint_table.c.id)
-            .where(endpoint_table.c.id.in_(candidates))
-            .order_by(endpoint_table.c.id)
-            .with_for_update(key_share=True)
-        )
-        rows = await self._execute(
-            select(*RUN_COLUMNS).where(self._in(run_table.c.id, ids)).order_by(run_table.c.id).with_for_update(key_share=True)
-        )
+        rows = await self._execute(_start_statement(self._dialect), {"ids": ids})
         current = {row.id: _to_run(row) for row in rows}
+        self._remember(run_table, {run.id: run.tenant_id for run in current.values()})
         exclusive = {r.endpoint_id for r in current.values() if r.exclusive and r.status is RunStatus.PENDING}
-        busy_rows = await self._execute(
-            select(run_table.c.endpoint_id).distinct().where(
-                self._in(run_table.c.endpoint_id, exclusive),
-                run_table.c.status == RunStatus.RUNNING.value,
-                run_table.c.exclusive.is_(True),
+        busy: set[Any] = set()
+        if exclusive:  # which of their endpoints has a run going already
+            busy_rows = await self._execute(
+                select(run_table.c.endpoint_id).distinct().where(
+                    self._in(run_table.c.endpoint_id, exclusive),
+                    run_table.c.status == RunStatus.RUNNING.value,
+                    run_table.c.exclusive.is_(True),
+                )
             )
-        )
-        busy = set(busy_rows.scalars())
+            busy = set(busy_rows.scalars())
         started: list[Run] = []
         for run_id in ids:
             run = current.get(run_id)
@@ -399,6 +398,36 @@ class SqlAlchemyRunRepository(Repository):
         statement = _oldest_pending_statement(self._dialect)
         parameters = {"endpoint_ids": list(dict.fromkeys(endpoint_ids)), "now": now}
         return [_to_run(row) for row in await self._execute(statement, parameters)]
+
+
+@functools.cache
+def _start_statement(dialect: str) -> Select[Any]:
+    """The runs in ``:ids``, locked in id order, after the endpoints of the exclusive ones,
+    locked in id order: one statement, built once per dialect. The endpoints are locked by an
+    uncorrelated subquery in the condition, which PostgreSQL evaluates once, before it reads (and
+    locks) any run: the lock order of every writer, endpoints before runs. A run changed while the
+    statement waited for a lock is read as committed (PostgreSQL rechecks a row it locks)."""
+    candidate = run_table.alias("candidate")
+    # no status condition here: with one, PostgreSQL may read the partial index of pending runs
+    # (all of it, dead entries included until it vacuums) instead of the primary key; a run in
+    # ``:ids`` that is no longer pending costs its endpoint's lock, nothing else
+    exclusive_pending = select(candidate.c.endpoint_id).where(
+        in_parameter(dialect, candidate.c.id, "ids"), candidate.c.exclusive.is_(True)
+    )
+    locked = (
+        select(endpoint_table.c.id)
+        .where(endpoint_table.c.id.in_(exclusive_pending))
+        .order_by(endpoint_table.c.id)
+        .with_for_update(key_share=True)
+        .subquery("locked")
+    )
+    endpoints_locked = select(func.count()).select_from(locked).scalar_subquery() >= 0
+    return (
+        select(*RUN_COLUMNS)
+        .where(in_parameter(dialect, _c.id, "ids"), endpoints_locked)
+        .order_by(_c.id)
+        .with_for_update(key_share=True)
+    )
 
 
 @functools.cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,6 +30,8 @@ class SqlAlchemyUnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._connection: AsyncConnection | None = None
+        self._seen: dict[str, dict[Any, str]] = {}
+        self._seen_in: object | None = None
         self.jobs = SqlAlchemyJobRepository(self)
         self.endpoints = SqlAlchemyEndpointRepository(self)
         self.runs = SqlAlchemyRunRepository(self)
@@ -46,6 +48,20 @@ class SqlAlchemyUnitOfWork:
         if self._connection is None:
             raise RuntimeError("a unit of work is used inside 'async with', not outside it")
         return self._connection
+
+    def seen(self, table: str) -> dict[Any, str]:
+        """The tenant of each row of ``table`` this transaction has read or stored, by key.
+
+        Only for tables whose rows are never deleted and never change tenant
+        (``repository.KEPT_TABLES``): such a row, once seen, exists with that tenant
+        until the transaction ends, so a repository need not look it up again.
+        Forgotten when another transaction begins: a rolled-back one may have
+        stored rows that do not exist.
+        """
+        transaction = self.connection.sync_connection.get_transaction()  # type: ignore[union-attr]
+        if transaction is None or transaction is not self._seen_in:
+            self._seen, self._seen_in = {}, transaction
+        return self._seen.setdefault(table, {})
 
     async def __aenter__(self) -> Self:
         if self._connection is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import Row, Text, and_, bindparam, cast, insert, select, update
 
 from adapters.sqlalchemy.repository import Repository
 from adapters.sqlalchemy.tables import workflow_run_steps as step_table
@@ -43,6 +45,22 @@ def _run_values(run: WorkflowRun) -> dict[str, Any]:
     }
 
 
+PLANS_KEPT = 1024
+"""Parsed plans kept in memory, by their stored text (a run's plan does not change once set)."""
+
+RUN_COLUMNS = (*(column for column in run_table.c if column.name != "plan"), cast(run_table.c.plan, Text).label("plan"))
+"""The columns :func:`_to_run` reads: the plan as its stored text, parsed through :func:`_plan`."""
+
+
+@functools.lru_cache(maxsize=PLANS_KEPT)
+def _plan(stored: str) -> Plan | None:
+    """The plan stored as JSON text ``stored``, parsed once per process: the orchestrator reads its
+    workflow run at every step's end, and parsing a 200-stage plan (every stage checked) cost more
+    than the rest of the row. ``Plan`` is immutable, so runs may share one."""
+    data = json.loads(stored)
+    return Plan.from_dict(data) if data is not None else None
+
+
 def _to_run(row: Row[Any]) -> WorkflowRun:
     return WorkflowRun(
         id=WorkflowRunId(row.id),
@@ -52,7 +70,7 @@ def _to_run(row: Row[Any]) -> WorkflowRun:
         status=WorkflowRunStatus(row.status),
         trigger=TriggerKind(row.trigger),
         input=dict(row.input),
-        plan=Plan.from_dict(row.plan) if row.plan is not None else None,
+        plan=_plan(row.plan) if row.plan is not None else None,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
@@ -111,7 +129,7 @@ class SqlAlchemyWorkflowRunRepository(Repository):
     async def get(
         self, run_id: WorkflowRunId, *, tenant_id: TenantId | None, for_update: bool = False
     ) -> WorkflowRun:
-        statement = select(run_table).where(run_table.c.id == run_id)
+        statement = select(*RUN_COLUMNS).where(run_table.c.id == run_id)
         if tenant_id is not None:
             statement = statement.where(run_table.c.tenant_id == tenant_id)
         if for_update:
@@ -126,7 +144,7 @@ class SqlAlchemyWorkflowRunRepository(Repository):
     ) -> dict[WorkflowRunId, WorkflowRun]:
         if not run_ids:
             return {}
-        statement = select(run_table).where(run_table.c.id.in_(set(run_ids))).order_by(run_table.c.id)
+        statement = select(*RUN_COLUMNS).where(self._in(run_table.c.id, run_ids)).order_by(run_table.c.id)
         if for_update:
             statement = statement.with_for_update(key_share=True)
         found = {row.id: _to_run(row) for row in await self._execute(statement)}
@@ -145,33 +163,17 @@ class SqlAlchemyWorkflowRunRepository(Repository):
             raise NotFound("workflow run", run.id)
 
     async def list(self, tenant_id: TenantId, workflow_id: WorkflowId, page: PageRequest) -> Page[WorkflowRun]:
-        statement = select(run_table).where(run_table.c.tenant_id == tenant_id, run_table.c.workflow_id == workflow_id)
+        statement = select(*RUN_COLUMNS).where(run_table.c.tenant_id == tenant_id, run_table.c.workflow_id == workflow_id)
         return await self._page(statement, at=run_table.c.created_at, id=run_table.c.id, page=page, to_entity=_to_run)
 
 
 class SqlAlchemyWorkflowStepRepository(Repository):
-    """Steps are never deleted and never change tenant, so a step the current transaction has
-    read or stored is known to exist with its tenant: :meth:`update_many` looks up only the
-    others (the orchestrator writes back steps it has just read)."""
+    """Steps are never deleted and never change tenant (``repository.KEPT_TABLES``), so a step the
+    current transaction has read or stored is known to exist with its tenant: :meth:`update_many`
+    looks up only the others (the orchestrator writes back steps it has just read)."""
 
-    def __init__(self, uow: Any) -> None:
-        super().__init__(uow)
-        self._known: dict[tuple[str, str], str] = {}
-        self._known_in: object | None = None
-
-    def _known_now(self) -> dict[tuple[str, str], str]:
-        """What this transaction has seen (forgotten when another transaction begins: a rolled
-        back one may have stored steps that do not exist)."""
-        transaction = self._uow.connection.sync_connection.get_transaction()  # type: ignore[union-attr]
-        if transaction is None or transaction is not self._known_in:
-            self._known, self._known_in = {}, transaction
-        return self._known
-
-    def _remember(self, steps: Iterable[WorkflowRunStep]) -> None:
-        self._remember_rows({(step.workflow_run_id, step.step_key): step.tenant_id for step in steps})
-
-    def _remember_rows(self, tenants: dict[tuple[str, str], str]) -> None:
-        self._known_now().update(tenants)
+    def _remember_steps(self, steps: Iterable[WorkflowRunStep]) -> None:
+        self._remember(step_table, {(step.workflow_run_id, step.step_key): step.tenant_id for step in steps})
 
     async def add_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         await self._execute_many(
@@ -180,7 +182,7 @@ class SqlAlchemyWorkflowStepRepository(Repository):
             unique=lambda: AlreadyExists("workflow step", "a step of the run is stored already"),
             foreign_key=lambda: NotFound("workflow run", steps[0].workflow_run_id),
         )
-        self._remember(steps)
+        self._remember_steps(steps)
 
     async def list_for_run(
         self, run_id: WorkflowRunId, *, keys: Collection[str] | None = None, for_update: bool = False
@@ -193,14 +195,14 @@ class SqlAlchemyWorkflowStepRepository(Repository):
         if for_update:
             statement = statement.with_for_update(key_share=True)
         found = [_to_step(row) for row in await self._execute(statement)]
-        self._remember(found)
+        self._remember_steps(found)
         return found
 
     async def update_many(self, steps: Sequence[WorkflowRunStep]) -> None:
         if not steps:
             return
         c = step_table.c
-        known = self._known_now()
+        known = self._uow.seen(step_table.name)
         keys = {
             (step.workflow_run_id, step.step_key) for step in steps
             if known.get((step.workflow_run_id, step.step_key)) != step.tenant_id
@@ -212,9 +214,8 @@ class SqlAlchemyWorkflowStepRepository(Repository):
                     self._in(c.step_key, {key for _, key in keys}),
                 )
             )
-            tenants = {(row.workflow_run_id, row.step_key): row.tenant_id for row in stored}
-            self._remember_rows(tenants)
-            known = self._known_now()
+            self._remember(step_table, {(row.workflow_run_id, row.step_key): row.tenant_id for row in stored})
+            known = self._uow.seen(step_table.name)  # the lookup may have begun the transaction
         for step in steps:
             if known.get((step.workflow_run_id, step.step_key)) != step.tenant_id:
                 raise NotFound("workflow step", f"{step.workflow_run_id}/{step.step_key}")

@@ -9,13 +9,21 @@ SQLAlchemy SQLite dialect's documentation ("Enabling Non-Legacy SQLite
 Transactional Modes"): the driver's own BEGIN is switched off and
 SQLAlchemy's ``begin`` event emits ours. Each SQLite connection also gets a
 ``casefold(text)`` SQL function, so searches fold case as Python does.
+
+On PostgreSQL, a restarted server closes every pooled connection. A connection
+is checked for that as it leaves the pool, without a round trip: asyncpg sees
+the server close the socket and marks the connection closed, and a closed one
+makes the pool reconnect it and drop every other connection it held from before
+(what ``pool_pre_ping`` does, which instead sent ``BEGIN``, an empty query and
+``ROLLBACK`` at every checkout: three round trips before each unit of work's
+first statement).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -24,14 +32,20 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 def create_engine(url: str, **engine_kwargs: Any) -> AsyncEngine:
     """An engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``); connects lazily."""
-    if url.startswith("postgresql"):
-        # a restarted server leaves dead connections in the pool: test each one as it is checked out
-        engine_kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **engine_kwargs)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine.sync_engine, "checkout", _closed_by_server)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _closed_by_server(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """Refuse a pooled connection the server has closed (a restart closes them all): the pool
+    reconnects it and invalidates the connections it opened before."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.InvalidatePoolError("the server closed the connection")
 
 
 def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -1,5 +1,5 @@
-"""On PostgreSQL, what a unit of work sends besides its statements: nothing at checkout; a
-connection the server closed is replaced at checkout."""
+"""On PostgreSQL, what a unit of work sends besides its statements: nothing at checkout, and
+no transaction for a read-only one; a connection the server closed is replaced at checkout."""
 
 from __future__ import annotations
 
@@ -43,6 +43,17 @@ async def single(store: SqlAlchemyStore):
         await single.dispose()
 
 
+async def test_a_read_only_unit_of_work_sends_no_begin_nor_rollback(single):
+    job = a_job()
+    await given_stored(single, job)
+
+    async def read() -> None:
+        async with single.unit_of_work(read_only=True) as uow:
+            assert await uow.jobs.get(job.id, tenant_id=None) == job
+
+    assert await _simple_queries(single, read) == []
+
+
 async def test_a_read_write_unit_of_work_sends_its_transaction_and_no_ping(single):
     job = a_job()
 
@@ -54,10 +65,19 @@ async def test_a_read_write_unit_of_work_sends_its_transaction_and_no_ping(singl
     assert await _simple_queries(single, write) == ["BEGIN", "COMMIT"]
 
 
+async def test_a_read_only_unit_of_work_sees_what_others_commit_between_its_statements(store):
+    first, second = a_job(), a_job()
+    await given_stored(store, first)
+    async with store.unit_of_work(read_only=True) as reader:
+        assert await reader.jobs.get(first.id, tenant_id=None) == first
+        await given_stored(store, second)
+        assert await reader.jobs.get(second.id, tenant_id=None) == second
+
+
 async def test_connections_the_server_closed_are_replaced_at_checkout(store):
     # Given a pool holding a few open connections
     async def open_one() -> int:
-        async with store.unit_of_work() as uow:
+        async with store.unit_of_work(read_only=True) as uow:
             pid = await _backend_pid(uow)
             await asyncio.sleep(0.05)  # hold it so that the others open their own
             return pid

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,6 +33,10 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 def create_engine(url: str, **engine_kwargs: Any) -> AsyncEngine:
     """An engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``); connects lazily."""
+    if url.startswith("postgresql"):
+        # JSONB values (a run's params, task and output) as msgspec decodes them: the same values
+        # as json.loads in a fifth of the time (each run read back has at least its params)
+        engine_kwargs.setdefault("json_deserializer", msgspec.json.decode)
     engine = create_async_engine(url, **engine_kwargs)
     if engine.dialect.name == "postgresql":
         event.listen(engine.sync_engine, "checkout", _closed_by_server)

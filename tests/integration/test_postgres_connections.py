@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from adapters.sqlalchemy import SqlAlchemyStore
+from domain.errors import NotFound
 from tests.builders import a_job
 from tests.contract.support import given_stored
 
@@ -63,6 +64,25 @@ async def test_a_read_write_unit_of_work_sends_its_transaction_and_no_ping(singl
             await uow.commit()
 
     assert await _simple_queries(single, write) == ["BEGIN", "COMMIT"]
+
+
+async def test_a_connection_back_from_a_read_only_unit_of_work_runs_transactions_again(single):
+    job = a_job()
+
+    async def read_then_write() -> None:
+        async with single.unit_of_work(read_only=True) as uow:
+            with pytest.raises(NotFound):
+                await uow.jobs.get(job.id, tenant_id=None)
+        async with single.unit_of_work() as uow:
+            await uow.jobs.add(job)  # rolled back: the block does not commit
+
+    # (SQLAlchemy restores the isolation level it found on connecting, and names it in BEGIN)
+    sent = await _simple_queries(single, read_then_write)
+    assert [query.split()[0] for query in sent] == ["BEGIN", "ROLLBACK"]
+    assert sent[0] in ("BEGIN", "BEGIN ISOLATION LEVEL READ COMMITTED")
+    async with single.unit_of_work(read_only=True) as uow:
+        with pytest.raises(NotFound):
+            await uow.jobs.get(job.id, tenant_id=None)
 
 
 async def test_a_read_only_unit_of_work_sees_what_others_commit_between_its_statements(store):

@@ -307,7 +307,14 @@ class EventRepository(Protocol):
 
 class UnitOfWork(Protocol):
     """One transaction over the repositories. Leaving the block without
-    :meth:`commit` rolls back, so an error anywhere stores nothing."""
+    :meth:`commit` rolls back, so an error anywhere stores nothing.
+
+    A read-only unit of work (``uow(read_only=True)``) serves a use case that
+    only reads: writing or committing in it is a bug (``RuntimeError``). It may read
+    without a transaction (PostgreSQL does: no ``BEGIN``/``ROLLBACK`` round
+    trips), each statement seeing what was committed when it began, so a use
+    case whose reads must agree with each other uses a read-write one.
+    """
 
     jobs: JobRepository
     endpoints: EndpointRepository
@@ -335,6 +342,6 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    """Makes a fresh :class:`UnitOfWork` for each use case."""
+    """Makes a fresh :class:`UnitOfWork` for each use case; ``read_only`` for one that only reads."""
 
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...

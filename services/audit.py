@@ -137,7 +137,9 @@ class AuditService:
 def audit_trail(factory: UnitOfWorkFactory, clock: Clock) -> UnitOfWorkFactory:
     """``factory`` whose units of work also store the pending audit entry (if any) on commit."""
 
-    def make() -> UnitOfWork:
+    def make(*, read_only: bool = False) -> UnitOfWork:
+        if read_only:  # nothing to audit: it does not commit
+            return factory(read_only=True)
         return _AuditingUnitOfWork(factory(), clock)
 
     return make

@@ -33,11 +33,11 @@ class RunsService:
 
     async def list(self, tenant_id: TenantId, query: RunQuery | None = None) -> Page[Run]:
         """A page of the tenant's runs, newest ``scheduled_at`` first."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.runs.list(tenant_id, query or RunQuery())
 
     async def get(self, tenant_id: TenantId, run_id: RunId) -> Run:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.runs.get(run_id, tenant_id=tenant_id)
 
     async def logs(self, tenant_id: TenantId, run_id: RunId) -> Sequence[LogLine]:

@@ -55,10 +55,10 @@ class MemoryStore:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.01)
 
-    def unit_of_work(self) -> MemoryUnitOfWork:
+    def unit_of_work(self, *, read_only: bool = False) -> MemoryUnitOfWork:
         from adapters.memory.unit_of_work import MemoryUnitOfWork
 
-        return MemoryUnitOfWork(self)
+        return MemoryUnitOfWork(self, read_only=read_only)
 
     def _tables(self) -> list[str]:
         """Every dict-valued field: the store's "tables"."""

@@ -18,10 +18,15 @@ from adapters.memory.workflows import MemoryWorkflowRepository
 
 
 class MemoryUnitOfWork:
-    """Holds the store's lock for the block; rolls back to the starting state unless committed."""
+    """Holds the store's lock for the block; rolls back to the starting state unless committed.
 
-    def __init__(self, store: MemoryStore) -> None:
+    A ``read_only`` one refuses to commit, and a block that wrote raises as it ends (after
+    rolling the writes back), as the SQL adapters refuse the write itself.
+    """
+
+    def __init__(self, store: MemoryStore, *, read_only: bool = False) -> None:
         self._store = store
+        self.read_only = read_only
         self._snapshot: dict[str, dict] | None = None
         self.jobs = MemoryJobRepository(store)
         self.endpoints = MemoryEndpointRepository(store)
@@ -46,12 +51,17 @@ class MemoryUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
+            wrote = self.read_only and self._snapshot != self._store.snapshot()
             await self.rollback()
+            if wrote and exc is None:
+                raise RuntimeError("a read-only unit of work does not write")
         finally:
             self._snapshot = None
             self._store.lock.release()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work does not commit")
         self._snapshot = self._store.snapshot()
 
     async def rollback(self) -> None:

@@ -51,7 +51,9 @@ def keyset_page(
 
 
 class Connected(Protocol):
-    """A unit of work as its repositories see it: the open connection."""
+    """A unit of work as its repositories see it: the open connection, and whether it may write."""
+
+    read_only: bool
 
     @property
     def connection(self) -> AsyncConnection: ...
@@ -62,6 +64,10 @@ class Connected(Protocol):
 class Repository:
     def __init__(self, uow: Connected) -> None:
         self._uow = uow
+
+    def _writable(self) -> None:
+        if self._uow.read_only:
+            raise RuntimeError("a read-only unit of work does not write")
 
     @property
     def _dialect(self) -> str:
@@ -77,6 +83,8 @@ class Repository:
     ) -> Result[Any]:
         """Run ``statement`` (with the values of its bound ``parameters``) in the unit of work's
         transaction, with driver errors translated."""
+        if statement.is_dml:
+            self._writable()
         with translated(unique=unique, foreign_key=foreign_key):
             return await self._uow.connection.execute(statement, parameters)
 
@@ -91,6 +99,7 @@ class Repository:
         """Run ``statement`` once per row of ``rows`` (executemany, batched by the driver)."""
         if not rows:
             return
+        self._writable()
         with translated(unique=unique, foreign_key=foreign_key):
             await self._uow.connection.execute(statement, list(rows))
 
@@ -120,6 +129,7 @@ class Repository:
         Multi-row statements, split to fit the limit on parameters."""
         if not rows:
             return set()
+        self._writable()
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         statement = dialect.insert(table).on_conflict_do_nothing()
         # executemany: one cached statement that SQLAlchemy batches into multi-row INSERTs
@@ -136,6 +146,7 @@ class Repository:
         """Replace the rows with these ids (every column given); one batched statement."""
         if not rows:
             return
+        self._writable()
         statement = update(table).where(table.c.id == bindparam("where_id"))
         parameters = [{"where_id": row["id"], **{k: v for k, v in row.items() if k != "id"}} for row in rows]
         with translated():

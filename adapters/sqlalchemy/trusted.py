@@ -21,32 +21,32 @@ import attrs
 
 T = TypeVar("T")
 
+_NEW, _CLS = "_trusted_new", "_trusted_cls"
+
 
 def trusted(cls: type[T]) -> Callable[..., T]:
     """A keyword-only constructor of the slotted attrs class ``cls`` that takes every field,
-    ``init=False`` ones included, and checks nothing but that each was given."""
+    ``init=False`` ones included, and checks nothing but that each was given (Python's own
+    ``TypeError`` names a missing or unknown one).
+
+    Like attrs' own ``__init__``, its source is generated: one line per field that stores
+    the value through the field's slot. A loop over the fields reading a dict of values
+    cost a run read back about 60% more."""
     if not attrs.has(cls) or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} is not a slotted attrs class")
     names = tuple(field.name for field in attrs.fields(cls))
-    setters = tuple((_slot(cls, name).__set__, name) for name in names)
-    new = object.__new__
-
-    def mismatch(values: dict[str, Any]) -> TypeError:
-        missing, unknown = sorted(set(names) - set(values)), sorted(set(values) - set(names))
-        return TypeError(f"trusted {cls.__name__}: missing fields {missing}, unknown fields {unknown}")
-
-    def build(**values: Any) -> T:
-        if len(values) != len(setters):
-            raise mismatch(values)
-        instance = new(cls)
-        try:
-            for set_field, name in setters:
-                set_field(instance, values[name])
-        except KeyError:
-            raise mismatch(values) from None
-        return instance
-
-    build.__name__ = build.__qualname__ = f"trusted_{cls.__name__}"
+    name = f"trusted_{cls.__name__}"
+    namespace: dict[str, Any] = {_NEW: object.__new__, _CLS: cls}
+    lines = [f"def {name}(*, {', '.join(names)}):", f"    instance = {_NEW}({_CLS})"]
+    for index, field in enumerate(names):
+        namespace[f"_trusted_set_{index}"] = _slot(cls, field).__set__
+        lines.append(f"    _trusted_set_{index}(instance, {field})")
+    lines.append("    return instance")
+    if set(names) & {*namespace, "instance"}:
+        raise TypeError(f"{cls.__name__} has a field named like a trusted constructor's own variables")
+    exec("\n".join(lines), namespace)  # noqa: S102 - the source is built from attrs field names only
+    build = namespace[name]
+    build.__qualname__ = name
     return build
 
 

@@ -25,10 +25,15 @@ class SqlAlchemyUnitOfWork:
     The transaction begins with the first statement; after :meth:`commit`,
     the next statement begins a new one, which the end of the block rolls
     back unless it is committed too.
+
+    A ``read_only`` one refuses to commit, and its repositories refuse to
+    write: given an engine in autocommit mode (as the store does on PostgreSQL),
+    a write would otherwise take effect at once.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self.read_only = read_only
         self._connection: AsyncConnection | None = None
         self._seen: dict[str, dict[Any, str]] = {}
         self._seen_in: object | None = None
@@ -89,6 +94,8 @@ class SqlAlchemyUnitOfWork:
             await connection.close()
 
     async def commit(self) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work does not commit")
         with translated():
             await self.connection.commit()
 

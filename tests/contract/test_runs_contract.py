@@ -62,7 +62,10 @@ async def test_a_pending_run_with_defaults_reads_back_exactly(store, endpoint):
 
 @pytest.mark.parametrize(
     "output",
-    [None, 0, "text", [1, "two", None], {"nested": {"deep": [True, False, 1.5]}}, {"unicode": "Grüße ✓"}],
+    [
+        None, 0, "text", [1, "two", None], {"nested": {"deep": [True, False, 1.5]}}, {"unicode": "Grüße ✓"},
+        {"big": 2**70, "negative": -(2**65), "tiny": -1.25e-300, "tenth": 0.1},
+    ],
 )
 async def test_a_results_output_json_reads_back_as_given(store, endpoint, output):
     run = a_run(endpoint=endpoint).start(at=T0, worker="w").succeed(at=T0 + SECOND, result=RunResult(output=output))

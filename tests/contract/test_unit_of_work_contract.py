@@ -1,4 +1,4 @@
-"""The UnitOfWork contract: one transaction that rolls back unless committed (``store`` fixture)."""
+"""The UnitOfWork contract: one transaction that rolls back unless committed; a read-only one that only reads (``store`` fixture)."""
 
 from __future__ import annotations
 
@@ -138,3 +138,27 @@ async def test_units_of_work_from_one_store_run_one_after_another(store):
             await uow.jobs.update(evolve(current, name=f"{current.name}+{n}"))
             await uow.commit()
     assert (await stored_job(store, job)).name == f"{job.name}+0+1+2"
+
+
+async def test_a_read_only_unit_of_work_reads_what_is_committed(store):
+    job = a_job()
+    endpoint = an_endpoint(job=job)
+    await given_stored(store, job, endpoint)
+    async with store.unit_of_work(read_only=True) as uow:
+        assert await uow.jobs.get(job.id, tenant_id=job.tenant_id) == job
+        assert await uow.endpoints.get(endpoint.id, tenant_id=None) == endpoint
+
+
+async def test_a_read_only_unit_of_work_refuses_to_commit(store):
+    async with store.unit_of_work(read_only=True) as uow:
+        with pytest.raises(RuntimeError, match="read-only"):
+            await uow.commit()
+
+
+async def test_a_write_in_a_read_only_unit_of_work_raises_and_stores_nothing(store):
+    job = a_job()
+    with pytest.raises(RuntimeError, match="read-only"):
+        async with store.unit_of_work(read_only=True) as uow:
+            await uow.jobs.add(job)
+    assert not await job_exists(store, job)
+

@@ -153,8 +153,8 @@ class Pause:
         self.release = asyncio.Event()
         self.used = False
 
-    def __call__(self) -> _PausingUnitOfWork:
-        return _PausingUnitOfWork(self._store.unit_of_work(), self)
+    def __call__(self, *, read_only: bool = False) -> _PausingUnitOfWork:
+        return _PausingUnitOfWork(self._store.unit_of_work(read_only=read_only), self)
 
     async def hold(self) -> None:
         if self.used:

@@ -13,9 +13,9 @@ class CountingStore(MemoryStore):
         super().__init__()
         self.opened = 0
 
-    def unit_of_work(self):
+    def unit_of_work(self, *, read_only: bool = False):
         self.opened += 1
-        return super().unit_of_work()
+        return super().unit_of_work(read_only=read_only)
 
 
 def test_a_started_worker_has_built_its_container_and_reached_the_database_before_any_run() -> None:

@@ -344,3 +344,17 @@ async def test_runs_are_read_per_tenant(store, clock, endpoints):
     with pytest.raises(NotFound):
         await runs.get(OTHER_TENANT, run.id)
     assert (await runs.list(OTHER_TENANT)).items == []
+
+
+async def test_reading_runs_opens_read_only_units_of_work(store, clock):
+    opened: list[bool] = []
+
+    def unit_of_work(*, read_only: bool = False):
+        opened.append(read_only)
+        return store.unit_of_work(read_only=read_only)
+
+    runs = RunsService(uow=unit_of_work, clock=clock)
+    await runs.list(TENANT)
+    with pytest.raises(NotFound):
+        await runs.get(TENANT, a_run().id)
+    assert opened == [True, True]

@@ -354,8 +354,8 @@ class StepReads:
         self._store = store
         self.counts: list[int] = []
 
-    def __call__(self) -> _ReadingUnitOfWork:
-        return _ReadingUnitOfWork(self._store.unit_of_work(), self.counts)  # type: ignore[attr-defined]
+    def __call__(self, *, read_only: bool = False) -> _ReadingUnitOfWork:
+        return _ReadingUnitOfWork(self._store.unit_of_work(read_only=read_only), self.counts)  # type: ignore[attr-defined]
 
 
 class _ReadingUnitOfWork:

@@ -84,8 +84,8 @@ class _HoldAfterLock:
         self.release = asyncio.Event()
         self.used = False
 
-    def __call__(self) -> Any:
-        inner = self._store.unit_of_work()
+    def __call__(self, *, read_only: bool = False) -> Any:
+        inner = self._store.unit_of_work(read_only=read_only)
         hold = self
 
         class Runs:

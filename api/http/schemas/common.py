@@ -35,8 +35,11 @@ def seconds(description: str) -> Any:
 
 
 def utc(moment: datetime | None) -> datetime | None:
-    """``moment`` in UTC, so it is written with ``Z``."""
-    return None if moment is None else moment.astimezone(timezone.utc)
+    """``moment`` in UTC, so it is written with ``Z``; as it is when it is already (what the
+    database gives back: a page of runs carries 200 timestamps)."""
+    if moment is None or moment.tzinfo is timezone.utc:
+        return moment
+    return moment.astimezone(timezone.utc)
 
 
 def in_seconds(duration: timedelta | None) -> float | None:

@@ -127,8 +127,8 @@ async def test_a_change_whose_entry_cannot_be_written_is_not_stored():
         async def list(self, *args: Any, **kwargs: Any) -> Any:
             return await self._inner.list(*args, **kwargs)
 
-    def unit_of_work():
-        uow = store.unit_of_work()
+    def unit_of_work(*, read_only: bool = False):
+        uow = store.unit_of_work(read_only=read_only)
         uow.audit = FailingAudit(uow.audit)
         return uow
 

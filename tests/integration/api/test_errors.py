@@ -194,8 +194,8 @@ class _Failing:
 async def _client_whose_jobs_fail(error: Exception):
     store = MemoryStore()
 
-    def unit_of_work():
-        uow = store.unit_of_work()
+    def unit_of_work(*, read_only: bool = False):
+        uow = store.unit_of_work(read_only=read_only)
         uow.jobs = _Failing(error)
         return uow
 

@@ -39,8 +39,8 @@ async def test_readyz_answers_503_while_the_database_is_away_without_its_details
         async def __aexit__(self, *args: Any) -> None:  # pragma: no cover - never entered
             return None
 
-    def unit_of_work() -> Any:
-        return Unreachable() if down["now"] else store.unit_of_work()
+    def unit_of_work(*, read_only: bool = False) -> Any:
+        return Unreachable() if down["now"] else store.unit_of_work(read_only=read_only)
 
     container = bootstrap(load_settings(database_url="memory://"), uow=unit_of_work, dispatcher=RecordingDispatcher())
     async with AsyncTestClient(create_app(container)) as client:

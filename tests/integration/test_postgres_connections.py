@@ -1,0 +1,120 @@
+"""On PostgreSQL, what a unit of work sends besides its statements: nothing at checkout, and
+no transaction for a read-only one; a connection the server closed is replaced at checkout."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from adapters.sqlalchemy import SqlAlchemyStore
+from domain.errors import NotFound
+from tests.builders import a_job
+from tests.contract.support import given_stored
+
+pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("store", ["postgres"], indirect=True)]
+
+
+async def _backend_pid(uow) -> int:
+    return (await uow.connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+
+
+async def _simple_queries(store: SqlAlchemyStore, block) -> list[str]:
+    """The simple-protocol queries (``BEGIN``, ``ROLLBACK``, a ping) sent on the pool's one
+    connection while ``block`` runs; the statements themselves are prepared, and not listed."""
+    sent: list[str] = []
+    async with store.unit_of_work() as uow:
+        raw = await uow.connection.get_raw_connection()
+        raw.driver_connection.add_query_logger(lambda record: sent.append(record.query.strip().rstrip(";")))
+    await asyncio.sleep(0.05)  # the logger is called soon after, not during, each query
+    sent.clear()
+    await block()
+    await asyncio.sleep(0.05)
+    return sent
+
+
+@pytest.fixture
+async def single(store: SqlAlchemyStore):
+    """A store over the same database whose pool holds one connection, so every unit of work uses it."""
+    single = SqlAlchemyStore.from_url(store.engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
+    try:
+        yield single
+    finally:
+        await single.dispose()
+
+
+async def test_a_read_only_unit_of_work_sends_no_begin_nor_rollback(single):
+    job = a_job()
+    await given_stored(single, job)
+
+    async def read() -> None:
+        async with single.unit_of_work(read_only=True) as uow:
+            assert await uow.jobs.get(job.id, tenant_id=None) == job
+
+    assert await _simple_queries(single, read) == []
+
+
+async def test_a_read_write_unit_of_work_sends_its_transaction_and_no_ping(single):
+    job = a_job()
+
+    async def write() -> None:
+        async with single.unit_of_work() as uow:
+            await uow.jobs.add(job)
+            await uow.commit()
+
+    assert await _simple_queries(single, write) == ["BEGIN", "COMMIT"]
+
+
+async def test_a_connection_back_from_a_read_only_unit_of_work_runs_transactions_again(single):
+    job = a_job()
+
+    async def read_then_write() -> None:
+        async with single.unit_of_work(read_only=True) as uow:
+            with pytest.raises(NotFound):
+                await uow.jobs.get(job.id, tenant_id=None)
+        async with single.unit_of_work() as uow:
+            await uow.jobs.add(job)  # rolled back: the block does not commit
+
+    # (SQLAlchemy restores the isolation level it found on connecting, and names it in BEGIN)
+    sent = await _simple_queries(single, read_then_write)
+    assert [query.split()[0] for query in sent] == ["BEGIN", "ROLLBACK"]
+    assert sent[0] in ("BEGIN", "BEGIN ISOLATION LEVEL READ COMMITTED")
+    async with single.unit_of_work(read_only=True) as uow:
+        with pytest.raises(NotFound):
+            await uow.jobs.get(job.id, tenant_id=None)
+
+
+async def test_a_read_only_unit_of_work_sees_what_others_commit_between_its_statements(store):
+    first, second = a_job(), a_job()
+    await given_stored(store, first)
+    async with store.unit_of_work(read_only=True) as reader:
+        assert await reader.jobs.get(first.id, tenant_id=None) == first
+        await given_stored(store, second)
+        assert await reader.jobs.get(second.id, tenant_id=None) == second
+
+
+async def test_connections_the_server_closed_are_replaced_at_checkout(store):
+    # Given a pool holding a few open connections
+    async def open_one() -> int:
+        async with store.unit_of_work(read_only=True) as uow:
+            pid = await _backend_pid(uow)
+            await asyncio.sleep(0.05)  # hold it so that the others open their own
+            return pid
+
+    before = set(await asyncio.gather(*(open_one() for _ in range(3))))
+    assert len(before) == 3
+    # When the server ends them (as a restart does)
+    admin = await asyncpg.connect(store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", list(before))
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.2)  # the event loop sees the sockets close
+    # Then the next units of work run, on new connections
+    after = set(await asyncio.gather(*(open_one() for _ in range(3))))
+    assert not after & before
+    job = a_job()
+    await given_stored(store, job)
+    async with store.unit_of_work() as uow:
+        assert await uow.jobs.get(job.id, tenant_id=None) == job

@@ -70,6 +70,8 @@ class _Finished:
     carried: list[DispatchItem]
 
 
+START_LANES = 2
+"""Start transactions one worker may have in flight at once."""
 _EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
 # how long to sleep again when the loop woke before a slot (its timers round to its clock's resolution)
 _WAKE_AGAIN_S = 0.0005
@@ -80,16 +82,19 @@ R = TypeVar("R")
 
 
 class Coalescer(Generic[K, T, R]):
-    """Hands the items submitted under one key to ``work`` together: an item submitted while an
-    earlier call for its key is in flight joins the next call. Alone, an item goes at once;
-    under load, the batches of many messages share one transaction (group commit).
+    """Hands the items submitted under one key to ``work`` together: an item submitted while
+    ``lanes`` earlier calls for its key are in flight joins the next call. Alone, an item goes at
+    once; under load, the batches of many messages share one transaction (group commit).
 
     ``work(key, items)`` returns one result per item, in order; if it raises, every item of
     that call gets the exception.
     """
 
-    def __init__(self, work: Callable[[K, list[T]], Awaitable[list[R]]]) -> None:
+    def __init__(self, work: Callable[[K, list[T]], Awaitable[list[R]]], *, lanes: int = 1) -> None:
+        if lanes < 1:
+            raise ValueError(f"a coalescer needs at least one lane, not {lanes}")
         self._work = work
+        self._lanes = lanes
         # per event loop: a service may outlive a loop (tests run each in its own)
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queues[K, T, R]] = (
             weakref.WeakKeyDictionary()
@@ -102,8 +107,9 @@ class Coalescer(Generic[K, T, R]):
             queues = self._loops[loop] = _Queues()
         future: asyncio.Future[R] = loop.create_future()
         queues.queued.setdefault(key, []).append((item, future))
-        if key not in queues.draining:
-            queues.draining[key] = asyncio.ensure_future(self._drain(queues, key))
+        lanes = queues.draining.setdefault(key, set())
+        if len(lanes) < self._lanes:
+            lanes.add(asyncio.ensure_future(self._drain(queues, key)))
         return await future
 
     async def _drain(self, queues: _Queues[K, T, R], key: K) -> None:
@@ -123,14 +129,17 @@ class Coalescer(Generic[K, T, R]):
         except BaseException as exc:  # canceled (the loop is closing): nobody may wait forever
             _settle([*group, *queues.queued.pop(key, [])], exc)
             raise
-        finally:
-            del queues.draining[key]
+        finally:  # at once, not in a callback: an item submitted from now on starts a lane
+            lanes = queues.draining[key]
+            lanes.discard(asyncio.current_task())  # type: ignore[arg-type]
+            if not lanes:
+                del queues.draining[key]
 
 
 class _Queues(Generic[K, T, R]):
     def __init__(self) -> None:
         self.queued: dict[K, list[tuple[T, asyncio.Future[R]]]] = {}
-        self.draining: dict[K, asyncio.Task[None]] = {}
+        self.draining: dict[K, set[asyncio.Future[None]]] = {}
 
 
 def _settle(group: Sequence[tuple[object, asyncio.Future[Any]]], exc: BaseException) -> None:
@@ -163,9 +172,11 @@ class ExecutionService:
         self._continue_locally = continue_locally
         self._continue_for = continue_for
         self._stopping = False
-        # concurrent batches (a worker's messages) start, and are recorded, in shared transactions
+        # concurrent batches (a worker's messages) start, and are recorded, in shared transactions;
+        # two starts may be in flight, so a run whose slot comes while one is under way need not
+        # wait for it (at a steady 500 runs/s a worker's one start lane was busy most of the time)
         self._starts: Coalescer[str, Sequence[RunId], tuple[list[Run], dict[EndpointId, JobEndpoint]]] = Coalescer(
-            self._start
+            self._start, lanes=START_LANES
         )
         self._finishes: Coalescer[str, _Finishing, _Finished] = Coalescer(self._finish)
 

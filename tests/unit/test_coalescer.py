@@ -105,3 +105,45 @@ def test_a_coalescer_serves_each_event_loop_it_is_used_on() -> None:
 
     assert asyncio.run(coalescer.submit("w", 1)) == 10
     assert asyncio.run(coalescer.submit("w", 2)) == 20
+
+
+class TwoBlocked(Work):
+    """Blocks the first two calls until ``release`` is set."""
+
+    async def __call__(self, key: str, items: list[int]) -> list[int]:
+        self.calls.append((key, list(items)))
+        if len(self.calls) <= 2:
+            await self.release.wait()
+        return [item * 10 for item in items]
+
+
+async def test_with_two_lanes_a_second_item_goes_at_once_and_later_ones_wait_for_a_free_lane() -> None:
+    work = TwoBlocked()
+    coalescer = Coalescer(work, lanes=2)
+    first = await first_call_in_flight(coalescer, work)
+    second = asyncio.ensure_future(coalescer.submit("w", 2))
+    while len(work.calls) < 2:
+        await asyncio.sleep(0)
+    later = [asyncio.ensure_future(coalescer.submit("w", n)) for n in (3, 4)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert work.calls == [("w", [1]), ("w", [2])]  # both lanes busy: 3 and 4 wait
+
+    work.release.set()
+
+    assert (await first, await second, await asyncio.gather(*later)) == (10, 20, [30, 40])
+    assert work.calls == [("w", [1]), ("w", [2]), ("w", [3, 4])]
+
+
+async def test_an_item_submitted_once_every_lane_is_done_starts_a_lane_again() -> None:
+    work = Work()
+    work.release.set()
+    coalescer = Coalescer(work, lanes=2)
+
+    assert await coalescer.submit("w", 1) == 10
+    assert await asyncio.wait_for(coalescer.submit("w", 2), 1) == 20
+
+
+def test_a_coalescer_needs_a_lane() -> None:
+    with pytest.raises(ValueError, match="at least one lane"):
+        Coalescer(Work(), lanes=0)

@@ -83,13 +83,18 @@ async def test_a_connection_idle_for_a_while_is_pinged_and_replaced_if_dead(stor
     assert pings[0] >= 1
 
 
-async def test_runs_read_in_a_transaction_are_updated_without_looking_up_their_tenants_again(store: SqlAlchemyStore):
+async def _a_stored_run(store: SqlAlchemyStore):
     endpoint = an_endpoint()
     run = a_run(endpoint=endpoint)
     async with store.unit_of_work() as uow:
         await uow.endpoints.add(endpoint)
         await uow.runs.add(run)
         await uow.commit()
+    return run
+
+
+async def test_runs_read_in_a_transaction_are_updated_without_looking_up_their_tenants_again(store: SqlAlchemyStore):
+    run = await _a_stored_run(store)
     statements: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -107,12 +112,7 @@ async def test_runs_read_in_a_transaction_are_updated_without_looking_up_their_t
 
 
 async def test_a_run_read_in_a_transaction_still_refuses_an_update_under_another_tenant(store: SqlAlchemyStore):
-    endpoint = an_endpoint()
-    run = a_run(endpoint=endpoint)
-    async with store.unit_of_work() as uow:
-        await uow.endpoints.add(endpoint)
-        await uow.runs.add(run)
-        await uow.commit()
+    run = await _a_stored_run(store)
     async with store.unit_of_work() as uow:
         await uow.runs.get_many([run.id])
         with pytest.raises(NotFound):

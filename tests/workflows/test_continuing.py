@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from domain.errors import InfrastructureError
 from domain.runs import RunStatus
 from domain.workflows import WorkflowRunStatus
@@ -60,21 +62,19 @@ async def test_a_run_started_here_and_also_delivered_by_a_message_executes_once(
     assert (await flow.job_run(b_job.id)).worker_id == "worker-1"
 
 
-async def test_a_stopping_worker_sends_every_ready_run_through_the_dispatcher(flow: Flow):
-    flow.execution = flow.execution_service(continue_locally=True)
-    flow.execution.stop_continuing()
-    workflow = await flow.define(step("a"), step("b", "a"))
-    await flow.start(workflow)
-    [first] = flow.dispatcher.take()
-
-    await flow.execute(first)
-
-    assert flow.executor.keys() == ["a"]
-    assert len(flow.dispatcher.take()) == 1
+def _stopping(flow: Flow):
+    execution = flow.execution_service(continue_locally=True)
+    execution.stop_continuing()
+    return execution
 
 
-async def test_a_message_continues_only_for_its_time_budget(flow: Flow):
-    flow.execution = flow.execution_service(continue_locally=True, continue_for=timedelta(0))
+def _out_of_time(flow: Flow):
+    return flow.execution_service(continue_locally=True, continue_for=timedelta(0))
+
+
+@pytest.mark.parametrize("worker", [_stopping, _out_of_time], ids=["stopping", "past-its-time-budget"])
+async def test_a_worker_that_may_not_continue_sends_every_ready_run_through_the_dispatcher(flow: Flow, worker):
+    flow.execution = worker(flow)
     workflow = await flow.define(step("a"), step("b", "a"))
     await flow.start(workflow)
     [first] = flow.dispatcher.take()

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     scheduler_max_sleep_s: float = Field(default=1.0, gt=0, le=60)
     scheduler_lookahead_ms: float = Field(
         default=100.0, ge=0, le=1000,
-        description="How far ahead a scheduler fires endpoints, holding each run's message until its time (0: off)",
+        description="How far ahead a scheduler fires endpoints; a worker starts each run at its slot (0: off)",
     )
     heartbeat_timeout_s: float = Field(
         default=30.0, ge=0.5, le=3600,

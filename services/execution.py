@@ -22,6 +22,7 @@ not once it is stopping (:meth:`ExecutionService.stop_continuing`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import weakref
@@ -199,20 +200,19 @@ class ExecutionService:
             return await self._execute_now(list(run_ids), worker)
         if len(not_before) != len(run_ids):
             raise ValueError(f"{len(run_ids)} runs but {len(not_before)} slots")
-        waiting = sorted(zip(run_ids, not_before), key=lambda pair: (pair[1] is not None, pair[1] or _EPOCH))
+        # earliest slot first; a run without one is due at once
+        waiting = sorted(((at or _EPOCH, run_id) for run_id, at in zip(run_ids, not_before)), key=lambda pair: pair[0])
         groups: list[asyncio.Future[list[Run]]] = []
         try:
             while waiting:
                 now = self._clock.now()
-                due = [run_id for run_id, at in waiting if at is None or at <= now]
+                due = list(itertools.takewhile(lambda pair: pair[0] <= now, waiting))
                 if due:
                     waiting = waiting[len(due):]
-                    groups.append(asyncio.ensure_future(self._execute_now(due, worker)))
+                    groups.append(asyncio.ensure_future(self._execute_now([run_id for _, run_id in due], worker)))
                     continue
-                first = waiting[0][1]
-                assert first is not None
                 # the event loop's timers may wake a little early: look at the clock again
-                await asyncio.sleep(max((first - now).total_seconds(), _WAKE_AGAIN_S))
+                await asyncio.sleep(max((waiting[0][0] - now).total_seconds(), _WAKE_AGAIN_S))
         finally:
             finished = await asyncio.gather(*groups, return_exceptions=True)
         for result in finished:

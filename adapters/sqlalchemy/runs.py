@@ -411,12 +411,12 @@ def _start_statement(dialect: str) -> Select[Any]:
     # no status condition here: with one, PostgreSQL may read the partial index of pending runs
     # (all of it, dead entries included until it vacuums) instead of the primary key; a run in
     # ``:ids`` that is no longer pending costs its endpoint's lock, nothing else
-    exclusive_pending = select(candidate.c.endpoint_id).where(
+    exclusive = select(candidate.c.endpoint_id).where(
         in_parameter(dialect, candidate.c.id, "ids"), candidate.c.exclusive.is_(True)
     )
     locked = (
         select(endpoint_table.c.id)
-        .where(endpoint_table.c.id.in_(exclusive_pending))
+        .where(endpoint_table.c.id.in_(exclusive))
         .order_by(endpoint_table.c.id)
         .with_for_update(key_share=True)
         .subquery("locked")

@@ -207,7 +207,7 @@ class JobEndpoint:
     def claimed(self, *, owner: str, until: datetime) -> JobEndpoint:
         return evolve(self, claimed_by=owner, lease_expires_at=until)
 
-    def fired(self, *, now: datetime) -> JobEndpoint:
+    def fired(self, *, now: datetime) -> JobEndpoint:  # changes only FIRED_FIELDS
         """The endpoint after its due run was created: the slot is spent, a one-shot hint is
         consumed, the lease is released, and the next run is planned."""
         if self.next_run_at is None:
@@ -237,6 +237,12 @@ class JobEndpoint:
         if self.auto_pause_after is not None and failures >= self.auto_pause_after and status is EndpointStatus.ACTIVE:
             status = EndpointStatus.PAUSED
         return evolve(self, failure_count=failures, status=status).replanned(now)
+
+
+FIRED_FIELDS = (
+    "next_run_at", "next_run_source", "last_run_at", "interval_hint", "oneshot_hint", "claimed_by", "lease_expires_at",
+)
+"""The fields :meth:`JobEndpoint.fired` changes (what ``EndpointRepository.store_fired`` stores)."""
 
 
 def _bounds_message(endpoint: JobEndpoint) -> str:

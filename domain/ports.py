@@ -95,6 +95,11 @@ class EndpointRepository(Protocol):
     async def update_many(self, endpoints: Sequence[JobEndpoint]) -> None:
         """Replace several stored endpoints in one batch (their names are unchanged)."""
 
+    async def store_fired(self, endpoints: Sequence[JobEndpoint]) -> None:
+        """Store what firing changed in endpoints this unit of work claimed (``claim_due``, then
+        :meth:`JobEndpoint.fired`): the next run and its source, the last run, the hints and the
+        lease; nothing of their definition. One batch, none of :meth:`update_many`'s lookups."""
+
     async def next_due_at(self) -> datetime | None:
         """The earliest ``next_run_at`` of an active endpoint whose job (if any) is active, if any
         (how long a scheduler may sleep). An endpoint of a paused job is left out: its overdue

@@ -151,8 +151,10 @@ class Run:
         exclusive: bool = True,
         step_key: str | None = None,
         task: Task | None = None,
+        dispatched_at: datetime | None = None,
     ) -> Run:
-        """A pending run; ``slot`` defaults to the scheduled time, which makes a slot fire once."""
+        """A pending run; ``slot`` defaults to the scheduled time, which makes a slot fire once.
+        ``dispatched_at``: created already handed to the broker (see :meth:`dispatched`)."""
         run_id = RunId(new_id())
         return cls(
             id=run_id,
@@ -170,6 +172,7 @@ class Run:
             exclusive=exclusive,
             step_key=step_key,
             task=task,
+            dispatched_at=dispatched_at,
         )
 
     @property
@@ -189,7 +192,18 @@ class Run:
         return evolve(self, dispatched_at=at)
 
     def start(self, *, at: datetime, worker: str) -> Run:
-        return self._move(RunStatus.RUNNING, started_at=at, heartbeat_at=at, worker_id=worker)
+        """Running for ``worker`` from ``at``; a run taken ahead of its slot (ADR 0018) is started
+        as of its slot, when its worker calls its handler (see :meth:`began`)."""
+        return self._move(RunStatus.RUNNING, started_at=max(at, self.scheduled_at), heartbeat_at=at, worker_id=worker)
+
+    def began(self, *, at: datetime) -> Run:
+        """A run taken ahead of its slot, whose handler began at ``at``: later than the slot its
+        start recorded when the worker was busy at the slot."""
+        if self.status is not RunStatus.RUNNING:
+            raise InvalidTransition(f"run {self.id}: began while {self.status}")
+        if self.started_at is not None and at <= self.started_at:
+            return self
+        return evolve(self, started_at=at)
 
     def beat(self, *, at: datetime) -> Run:
         """Record that the worker running this run is alive."""

@@ -106,13 +106,14 @@ class SchedulerService:
                     scheduled_at=e.next_run_at,
                     now=now,
                     exclusive=not e.allow_concurrent,
-                ).dispatched(at=now)  # sent after the commit: the redispatch sweep covers a crash
+                    dispatched_at=now,  # sent after the commit: the redispatch sweep covers a crash
+                )
                 for e in endpoints
                 if e.next_run_at is not None and e.next_run_source is not None
             ]
             fired = await uow.runs.add_new(runs)
             # an endpoint fired ahead of its slot plans its next run as of the slot
-            await uow.endpoints.update_many([e.fired(now=max(now, e.next_run_at or now)) for e in endpoints])
+            await uow.endpoints.store_fired([e.fired(now=max(now, e.next_run_at or now)) for e in endpoints])
             # other due runs: never sent (retries), and, when sweeping, those whose message may be
             # lost (sent long ago, or before this scheduler started)
             dispatched_before = None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from attrs import evolve
+
 from adapters.memory.store import MemoryStore, paginate
-from domain.endpoints import EndpointStatus, JobEndpoint
+from domain.endpoints import FIRED_FIELDS, EndpointStatus, JobEndpoint
 from domain.errors import AlreadyExists, NotFound
 from domain.ids import EndpointId, TenantId
 from domain.jobs import JobStatus
@@ -72,6 +74,13 @@ class MemoryEndpointRepository:
     async def update_many(self, endpoints: Sequence[JobEndpoint]) -> None:
         for endpoint in endpoints:
             await self.update(endpoint)
+
+    async def store_fired(self, endpoints: Sequence[JobEndpoint]) -> None:
+        for endpoint in endpoints:
+            stored = self._store.endpoints.get(endpoint.id)
+            if stored is None or stored.tenant_id != endpoint.tenant_id:
+                raise NotFound("endpoint", endpoint.id)
+            self._store.endpoints[endpoint.id] = evolve(stored, **{name: getattr(endpoint, name) for name in FIRED_FIELDS})
 
     def _job_active(self, endpoint: JobEndpoint) -> bool:
         if endpoint.job_id is None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, exists, func, or_, select, true, update
+from sqlalchemy import ColumnElement, Integer, Row, Select, Table, Update, bindparam, exists, func, or_, select, true, update
 
 from adapters.sqlalchemy.repository import Repository
 from adapters.sqlalchemy.trusted import trusted
@@ -97,6 +98,13 @@ def _endpoint_values(endpoint: JobEndpoint) -> dict[str, Any]:
         "updated_at": endpoint.updated_at,
     }
 
+
+FIRED_COLUMNS = (
+    "id", "next_run_at", "next_run_source", "last_run_at", "interval_hint_s", "interval_hint_expires_at",
+    "interval_hint_reason", "oneshot_hint_run_at", "oneshot_hint_expires_at", "oneshot_hint_reason", "claimed_by",
+    "lease_expires_at",
+)
+"""The columns of the fields :meth:`JobEndpoint.fired` changes (``domain.endpoints.FIRED_FIELDS``)."""
 
 _trusted_endpoint = trusted(JobEndpoint)  # the row was written from a validated endpoint (ADR 0013)
 
@@ -250,6 +258,7 @@ class SqlAlchemyEndpointRepository(Repository):
         if for_update:
             statement = statement.with_for_update(key_share=True)
         found = {row.id: _to_endpoint(row) for row in await self._execute(statement)}
+        self._remember(endpoint_table, {e.id: e.tenant_id for e in found.values()})
         return {endpoint_id: found[endpoint_id] for endpoint_id in endpoint_ids if endpoint_id in found}
 
     async def update_many(self, endpoints: Sequence[JobEndpoint]) -> None:
@@ -282,14 +291,19 @@ class SqlAlchemyEndpointRepository(Repository):
                 await self.update(endpoint)
         await self._update_by_id(endpoint_table, batch)
 
+    async def store_fired(self, endpoints: Sequence[JobEndpoint]) -> None:
+        """The columns of :data:`FIRED_COLUMNS`, in one batched statement; the endpoints were
+        claimed (so locked) in this transaction, and firing changes nothing that needs a check."""
+        if not endpoints:
+            return
+        rows = []
+        for endpoint in endpoints:
+            values = _endpoint_values(endpoint)
+            rows.append({name: values[name] for name in FIRED_COLUMNS})
+        await self._update_by_id(endpoint_table, rows)
+
     async def next_due_at(self) -> datetime | None:
-        e, j = endpoint_table, jobs
-        statement = (
-            select(func.min(e.c.next_run_at))
-            .select_from(e.outerjoin(j, j.c.id == e.c.job_id))
-            .where(e.c.status == EndpointStatus.ACTIVE.value, _job_active(e, j))
-        )
-        return (await self._execute(statement)).scalar()
+        return (await self._execute(_next_due_statement())).scalar()
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta, owner: str) -> Sequence[JobEndpoint]:
         """One statement: lock the due rows, lease them, return them.
@@ -302,26 +316,45 @@ class SqlAlchemyEndpointRepository(Repository):
         """
         if limit <= 0:
             return []
-        e, j = endpoint_table, jobs
-        due = (
-            select(e.c.id)
-            .select_from(e.outerjoin(j, j.c.id == e.c.job_id))
-            .where(
-                e.c.status == EndpointStatus.ACTIVE.value,
-                e.c.next_run_at <= now,
-                or_(e.c.paused_until.is_(None), e.c.paused_until <= now),
-                _job_active(e, j),
-                or_(e.c.lease_expires_at.is_(None), e.c.lease_expires_at <= now),
-            )
-            .order_by(e.c.priority.desc(), e.c.next_run_at, e.c.id)
-            .limit(limit)
-            .with_for_update(of=e, skip_locked=True, key_share=True)
+        parameters = {"now": now, "limit": limit, "owner": owner, "until": now + lease}
+        claimed = [_to_endpoint(row) for row in (await self._execute(_claim_statement(), parameters)).all()]
+        self._remember(endpoint_table, {e.id: e.tenant_id for e in claimed})
+        return sorted(claimed, key=_claim_order)
+
+
+@functools.cache
+def _next_due_statement() -> Select[Any]:
+    e, j = endpoint_table, jobs
+    return (
+        select(func.min(e.c.next_run_at))
+        .select_from(e.outerjoin(j, j.c.id == e.c.job_id))
+        .where(e.c.status == EndpointStatus.ACTIVE.value, _job_active(e, j))
+    )
+
+
+@functools.cache
+def _claim_statement() -> Update:
+    """The claim of :meth:`SqlAlchemyEndpointRepository.claim_due`, built once: bound ``now``,
+    ``limit``, ``owner`` and ``until`` (the lease's end)."""
+    e, j = endpoint_table, jobs
+    now = bindparam("now", type_=e.c.next_run_at.type)
+    due = (
+        select(e.c.id)
+        .select_from(e.outerjoin(j, j.c.id == e.c.job_id))
+        .where(
+            e.c.status == EndpointStatus.ACTIVE.value,
+            e.c.next_run_at <= now,
+            or_(e.c.paused_until.is_(None), e.c.paused_until <= now),
+            _job_active(e, j),
+            or_(e.c.lease_expires_at.is_(None), e.c.lease_expires_at <= now),
         )
-        statement = (
-            update(e)
-            .where(e.c.id.in_(due))
-            .values(claimed_by=owner, lease_expires_at=now + lease)
-            .returning(*e.c)
-        )
-        rows = (await self._execute(statement)).all()
-        return sorted((_to_endpoint(row) for row in rows), key=_claim_order)
+        .order_by(e.c.priority.desc(), e.c.next_run_at, e.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(of=e, skip_locked=True, key_share=True)
+    )
+    return (
+        update(e)
+        .where(e.c.id.in_(due))
+        .values(claimed_by=bindparam("owner"), lease_expires_at=bindparam("until", type_=e.c.lease_expires_at.type))
+        .returning(*e.c)
+    )

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Row, Select, Table, any_, bindparam, func, select, tuple_, update
+from sqlalchemy import JSON, Boolean, ColumnElement, Double, Integer, Row, Select, Table, any_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
 
 from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.tables import UtcDateTime
 from domain.pagination import Cursor, Page, PageRequest
 
 T = TypeVar("T")
 
-KEPT_TABLES = frozenset({"runs", "workflow_run_steps"})
+KEPT_TABLES = frozenset({"endpoints", "runs", "workflow_run_steps"})
 """Tables whose rows are never deleted and never change tenant: a row a transaction has read
 or stored is remembered with its tenant (``Connected.seen``) instead of being looked up again."""
 
@@ -48,6 +51,68 @@ def keyset_page(
     if len(rows) > page.limit:
         next_cursor = Cursor(*key(rows[page.limit - 1])).encode()
     return Page(items=[to_entity(row) for row in rows[: page.limit]], next_cursor=next_cursor)
+
+
+def _array_type(table: Table, name: str) -> str:
+    """The PostgreSQL type of the array that carries column ``name`` in :func:`unnest_update` and
+    :func:`unnest_insert` (JSON travels as text and is cast on the way in)."""
+    column_type = table.c[name].type
+    if isinstance(column_type, UtcDateTime):
+        return "timestamptz"
+    if isinstance(column_type, JSON):
+        return "text"
+    if isinstance(column_type, Boolean):
+        return "bool"
+    if isinstance(column_type, Integer):
+        return "int8"
+    if isinstance(column_type, Double):
+        return "float8"
+    return "text"
+
+
+def _value(table: Table, name: str) -> str:
+    """Column ``name``'s value in the unnested row ``v``."""
+    return f"v.{name}::jsonb" if isinstance(table.c[name].type, JSON) else f"v.{name}"
+
+
+def _unnest(table: Table, columns: Sequence[str]) -> str:
+    arrays = ", ".join(f"${i}::{_array_type(table, c)}[]" for i, c in enumerate(columns, start=1))
+    return f"unnest({arrays}) AS v({', '.join(columns)})"
+
+
+@functools.lru_cache(maxsize=64)
+def unnest_update(table: Table, columns: tuple[str, ...]) -> str:
+    """PostgreSQL: one UPDATE of ``columns`` (the first is ``id``) for any number of rows, each
+    column's values bound as one array: a statement whose text (and prepared plan) is the same
+    for every batch, and a handful of parameters instead of one per value."""
+    assignments = ", ".join(f"{c} = {_value(table, c)}" for c in columns[1:])
+    return f"UPDATE {table.name} AS t SET {assignments} FROM {_unnest(table, columns)} WHERE t.id = v.id"
+
+
+@functools.lru_cache(maxsize=64)
+def unnest_insert(table: Table, columns: tuple[str, ...], returning: str | None) -> str:
+    """PostgreSQL: one INSERT of any number of rows from one array per column, skipping rows that
+    hit a unique conflict (see :func:`unnest_update`)."""
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT {', '.join(_value(table, c) for c in columns)} "
+        f"FROM {_unnest(table, columns)} ON CONFLICT DO NOTHING"
+    )
+    return statement + (f" RETURNING {returning}" if returning else "")
+
+
+def column_arrays(table: Table, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> tuple[list[Any], ...]:
+    """The values of ``rows`` as one list per column (JSON as text, ``None`` as SQL NULL); refuses
+    a naive datetime, as :class:`UtcDateTime` does."""
+    arrays = []
+    for name in columns:
+        values = [row[name] for row in rows]
+        column_type = table.c[name].type
+        if isinstance(column_type, JSON):
+            values = [None if v is None else json.dumps(v) for v in values]
+        elif isinstance(column_type, UtcDateTime) and any(v is not None and v.utcoffset() is None for v in values):
+            raise ValueError(f"refusing to store a naive datetime in {table.name}.{name}")
+        arrays.append(values)
+    return tuple(arrays)
 
 
 class Connected(Protocol):
@@ -126,10 +191,17 @@ class Repository:
     ) -> set[Any]:
         """Insert ``rows``, skipping any that hit a unique conflict (with a stored row or an
         earlier row of the batch); returns the ``returning`` values of the rows stored.
-        Multi-row statements, split to fit the limit on parameters."""
+        PostgreSQL: one statement with an array per column (:func:`unnest_insert`); SQLite:
+        multi-row statements, split to fit the limit on parameters."""
         if not rows:
             return set()
         self._writable()
+        if self._dialect == "postgresql":
+            columns = tuple(rows[0])
+            statement = unnest_insert(table, columns, None if returning is None else returning.key)
+            with translated():
+                result = await self._uow.connection.exec_driver_sql(statement, column_arrays(table, rows, columns))
+            return set() if returning is None else set(result.scalars())
         dialect = postgresql if self._dialect == "postgresql" else sqlite
         statement = dialect.insert(table).on_conflict_do_nothing()
         # executemany: one cached statement that SQLAlchemy batches into multi-row INSERTs
@@ -143,10 +215,16 @@ class Repository:
         return set(result.scalars())
 
     async def _update_by_id(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """Replace the rows with these ids (every column given); one batched statement."""
+        """Replace the rows with these ids (the columns given); one statement with an array per
+        column on PostgreSQL (:func:`unnest_update`), executemany on SQLite."""
         if not rows:
             return
         self._writable()
+        if self._dialect == "postgresql":
+            columns = ("id", *(name for name in rows[0] if name != "id"))
+            with translated():
+                await self._uow.connection.exec_driver_sql(unnest_update(table, columns), column_arrays(table, rows, columns))
+            return
         statement = update(table).where(table.c.id == bindparam("where_id"))
         parameters = [{"where_id": row["id"], **{k: v for k, v in row.items() if k != "id"}} for row in rows]
         with translated():
@@ -174,6 +252,11 @@ class Repository:
             self._remember(table, looked_up)
             found.update(looked_up)
         return found
+
+    def _later(self, value: Any, column: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The later of ``value`` and ``column`` (``greatest``; SQLite's two-argument ``max``)."""
+        bound = bindparam(None, value, type_=column.type)
+        return func.greatest(bound, column) if self._dialect == "postgresql" else func.max(bound, column)
 
     def _folded(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """``column`` case-folded for case-insensitive search (SQLite: Python's ``str.casefold``)."""

@@ -219,11 +219,8 @@ class SqlAlchemyRunRepository(Repository):
         had its id taken, which :meth:`add` refuses, and so does this."""
         if not runs:
             return []
-        endpoint_ids = {run.endpoint_id for run in runs if run.endpoint_id is not None}
-        present = set()
-        if endpoint_ids:
-            statement = select(endpoint_table.c.id).where(self._in(endpoint_table.c.id, endpoint_ids))
-            present = set((await self._execute(statement)).scalars())
+        # endpoints this transaction has read (the scheduler's claim) are not looked up again
+        present = await self._tenants_of(endpoint_table, {run.endpoint_id for run in runs if run.endpoint_id is not None})
         for run in runs:
             if run.endpoint_id is not None and run.endpoint_id not in present:
                 raise NotFound("endpoint", run.endpoint_id)
@@ -277,10 +274,7 @@ class SqlAlchemyRunRepository(Repository):
         return {run_id: found[run_id] for run_id in run_ids if run_id in found}
 
     async def next_pending_at(self) -> datetime | None:
-        statement = select(func.min(run_table.c.scheduled_at)).where(
-            run_table.c.status == RunStatus.PENDING.value, run_table.c.dispatched_at.is_(None)
-        )
-        return (await self._execute(statement)).scalar()
+        return (await self._execute(_next_pending_statement())).scalar()
 
     async def start(self, run_ids: Sequence[RunId], *, at: datetime, worker: str) -> Sequence[Run]:
         """Lock the endpoints of the exclusive candidates, then the runs (both in id order, so
@@ -319,7 +313,10 @@ class SqlAlchemyRunRepository(Repository):
             await self._execute(
                 update(run_table)
                 .where(self._in(run_table.c.id, [run.id for run in started]))
-                .values(status=RunStatus.RUNNING.value, started_at=at, heartbeat_at=at, worker_id=worker)
+                .values(
+                    status=RunStatus.RUNNING.value, started_at=self._later(at, run_table.c.scheduled_at),
+                    heartbeat_at=at, worker_id=worker,
+                )
             )
         return started
 
@@ -365,19 +362,11 @@ class SqlAlchemyRunRepository(Repository):
         )
 
     async def to_dispatch(self, *, now: datetime, dispatched_before: datetime | None, limit: int) -> Sequence[Run]:
-        # never dispatched: the small ``ix_runs_undispatched``; a sweep reads ``ix_runs_pending``
-        never = run_table.c.dispatched_at.is_(None)
-        statement = (
-            select(*RUN_COLUMNS)
-            .where(
-                run_table.c.status == RunStatus.PENDING.value,
-                run_table.c.scheduled_at <= now,
-                never if dispatched_before is None else never | (run_table.c.dispatched_at < dispatched_before),
-            )
-            .order_by(run_table.c.scheduled_at, run_table.c.id)
-            .limit(max(limit, 0))
-        )
-        return [_to_run(row) for row in await self._execute(statement)]
+        parameters = {"now": now, "limit": max(limit, 0)}
+        if dispatched_before is not None:
+            parameters["before"] = dispatched_before
+        statement = _to_dispatch_statement(sweep=dispatched_before is not None)
+        return [_to_run(row) for row in await self._execute(statement, parameters)]
 
     async def stale_running(self, *, heartbeat_before: datetime, limit: int) -> Sequence[Run]:
         c = run_table.c
@@ -398,6 +387,31 @@ class SqlAlchemyRunRepository(Repository):
         statement = _oldest_pending_statement(self._dialect)
         parameters = {"endpoint_ids": list(dict.fromkeys(endpoint_ids)), "now": now}
         return [_to_run(row) for row in await self._execute(statement, parameters)]
+
+
+@functools.cache
+def _to_dispatch_statement(*, sweep: bool) -> Select[Any]:
+    """Due pending runs never dispatched (the small ``ix_runs_undispatched``), or, for a ``sweep``,
+    also those dispatched before ``:before`` (which reads ``ix_runs_pending``); built once."""
+    c = run_table.c
+    never = c.dispatched_at.is_(None)
+    return (
+        select(*RUN_COLUMNS)
+        .where(
+            c.status == RunStatus.PENDING.value,
+            c.scheduled_at <= bindparam("now", type_=c.scheduled_at.type),
+            never | (c.dispatched_at < bindparam("before", type_=c.dispatched_at.type)) if sweep else never,
+        )
+        .order_by(c.scheduled_at, c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@functools.cache
+def _next_pending_statement() -> Select[Any]:
+    return select(func.min(run_table.c.scheduled_at)).where(
+        run_table.c.status == RunStatus.PENDING.value, run_table.c.dispatched_at.is_(None)
+    )
 
 
 @functools.cache

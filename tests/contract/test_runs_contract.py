@@ -96,6 +96,23 @@ async def test_a_run_moved_through_its_states_reads_back_after_each_update(store
 # -- lookups, tenants and uniqueness ---------------------------------------------------------------
 
 
+async def test_starting_runs_records_the_worker_and_the_later_of_the_start_and_the_slot(store, endpoint):
+    # a run taken ahead of its slot is started as of its slot; a due one as of the start
+    ahead = a_run(endpoint=endpoint, scheduled_at=T0 + MINUTE, exclusive=False)
+    due = a_run(endpoint=endpoint, scheduled_at=T0 - MINUTE, exclusive=False)
+    await given_stored(store, ahead, due)
+
+    async with store.unit_of_work() as uow:
+        started = await uow.runs.start([ahead.id, due.id], at=T0, worker="w-1")
+        await uow.commit()
+
+    assert {(r.id, r.started_at, r.heartbeat_at, r.worker_id) for r in started} == {
+        (ahead.id, T0 + MINUTE, T0, "w-1"), (due.id, T0, T0, "w-1"),
+    }
+    for run in started:
+        assert await read_run(store, run.id) == run
+
+
 async def test_getting_a_missing_run_raises_not_found(store, endpoint):
     await given_stored(store, a_run(endpoint=endpoint))
     async with store.unit_of_work() as uow:

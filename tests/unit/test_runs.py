@@ -89,6 +89,15 @@ def test_starting_records_the_worker_time_and_first_heartbeat():
     assert (run.status, run.started_at, run.heartbeat_at, run.worker_id) == (S.RUNNING, T0 + SECOND, T0 + SECOND, "worker-9")
 
 
+def test_a_run_taken_ahead_of_its_slot_is_started_as_of_its_slot_and_records_a_later_beginning():
+    run = a_run(scheduled_at=T0 + SECOND).start(at=T0, worker="w")
+    assert (run.started_at, run.heartbeat_at) == (T0 + SECOND, T0)
+    assert run.began(at=T0 + SECOND / 2).started_at == T0 + SECOND  # never before its slot
+    assert run.began(at=T0 + 2 * SECOND).started_at == T0 + 2 * SECOND
+    with pytest.raises(InvalidTransition):
+        a_run().began(at=T0)
+
+
 def test_a_heartbeat_is_only_accepted_while_running():
     running = a_run().start(at=T0, worker="w")
     assert running.beat(at=T0 + 3 * SECOND).heartbeat_at == T0 + 3 * SECOND

@@ -22,7 +22,6 @@ not once it is stopping (:meth:`ExecutionService.stop_continuing`).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 import weakref
@@ -50,6 +49,8 @@ class _Result:
     outcome: Outcome
     logs: tuple[tuple[datetime, LogLevel, str], ...]
     finished_at: datetime
+    # when the handler of a run taken ahead of its slot began (None: the run was due when taken)
+    began_at: datetime | None = None
 
 
 @frozen
@@ -192,29 +193,36 @@ class ExecutionService:
         """Execute the pending runs among ``run_ids``; return them as recorded (final states), with
         those of the runs it went on to execute (see the module's docstring).
 
-        ``not_before`` gives, per run, the slot of a run sent ahead of it (``None``: at once):
-        each such run starts when the slot comes, not before; runs whose slots have come start
-        together, and each group goes on without waiting for the later ones.
+        ``not_before`` gives, per run, the slot of a run sent ahead of it (``None``: at once).
+        The runs are taken at once, in one start transaction (running for this worker, started
+        as of their slots); each one's handler is called when its slot comes, never before, and
+        its ``started_at`` is when that happened. The message's runs are recorded together,
+        once the last has run (one transaction for them all, as they started in one).
         """
         if not_before is None or all(at is None for at in not_before):
             return await self._execute_now(list(run_ids), worker)
         if len(not_before) != len(run_ids):
             raise ValueError(f"{len(run_ids)} runs but {len(not_before)} slots")
-        # earliest slot first; a run without one is due at once
-        waiting = sorted(((at or _EPOCH, run_id) for run_id, at in zip(run_ids, not_before)), key=lambda pair: pair[0])
-        groups: list[asyncio.Future[list[Run]]] = []
-        try:
-            while waiting:
-                now = self._clock.now()
-                due = list(itertools.takewhile(lambda pair: pair[0] <= now, waiting))
-                if due:
-                    waiting = waiting[len(due):]
-                    groups.append(asyncio.ensure_future(self._execute_now([run_id for _, run_id in due], worker)))
-                    continue
-                # the event loop's timers may wake a little early: look at the clock again
-                await asyncio.sleep(max((waiting[0][0] - now).total_seconds(), _WAKE_AGAIN_S))
-        finally:
-            finished = await asyncio.gather(*groups, return_exceptions=True)
+        # Take them all at once, in one start transaction: running for this worker from now on,
+        # each started as of its slot, and its handler called when the slot comes by this
+        # worker's clock, never before (ADR 0018).
+        began = time.monotonic()
+        slot_of = {run_id: at or _EPOCH for run_id, at in zip(run_ids, not_before, strict=True)}
+        # earliest first: of two runs of an exclusive endpoint, the one due sooner is taken
+        ordered = sorted(slot_of, key=slot_of.__getitem__)
+        started, endpoints = await self._starts.submit(worker, ordered)
+        slots = {run_id: at for run_id, at in slot_of.items() if at != _EPOCH}
+        groups = [asyncio.ensure_future(self._go(started, endpoints, worker, began, slots=slots))]
+        # A run not taken whose slot is still to come: its exclusive endpoint is busy (or it is
+        # no longer pending). Try again at its slot, as a run due then would be.
+        taken = {run.id for run in started}
+        now = self._clock.now()
+        later: dict[datetime, list[RunId]] = {}
+        for run_id in ordered:
+            if run_id not in taken and slot_of[run_id] > now:
+                later.setdefault(slot_of[run_id], []).append(run_id)
+        groups.extend(asyncio.ensure_future(self._at_slot(slot, ids, worker)) for slot, ids in later.items())
+        finished = await asyncio.gather(*groups, return_exceptions=True)
         for result in finished:
             if isinstance(result, BaseException):
                 raise result
@@ -222,28 +230,44 @@ class ExecutionService:
 
     async def _execute_now(self, run_ids: list[RunId], worker: str) -> list[Run]:
         began = time.monotonic()
+        started, endpoints = await self._starts.submit(worker, run_ids)
+        return await self._go(started, endpoints, worker, began)
+
+    async def _go(
+        self, started: list[Run], endpoints: dict[EndpointId, JobEndpoint], worker: str, began: float, *,
+        slots: dict[RunId, datetime] | None = None,
+    ) -> list[Run]:
+        """Execute runs this worker has started (each taken ahead of its slot, in ``slots``, when
+        the slot comes) and record them together; then go on with the runs the recording made
+        ready, while it may."""
         recorded: list[Run] = []
-        ids = run_ids
-        carried: list[DispatchItem] = []
-        while ids:
-            try:
-                started, endpoints = await self._starts.submit(worker, ids)
-            except InfrastructureError:
-                if not carried:
-                    raise
-                # the runs this worker meant to start: another worker may, once the database is back
-                await self._dispatcher.dispatch(carried)
-                log.warning("could not start %d runs made ready here; sent them to the broker", len(carried))
-                break
-            if not started:
-                break
-            results = await self._run_all(started, endpoints)
+        while started:
+            results = await self._run_all(started, endpoints, slots or {})
+            slots = None
             room = len(started) if self._may_continue(began) else 0
             finished = await self._finishes.submit(worker, _Finishing(started, results, endpoints, room))
             recorded.extend(finished.final)
             carried = finished.carried
-            ids = [item.run_id for item in carried]
+            if not carried:
+                break
+            try:
+                started, endpoints = await self._starts.submit(worker, [item.run_id for item in carried])
+            except InfrastructureError:
+                # the runs this worker meant to start: another worker may, once the database is back
+                await self._dispatcher.dispatch(carried)
+                log.warning("could not start %d runs made ready here; sent them to the broker", len(carried))
+                break
         return recorded
+
+    async def _at_slot(self, slot: datetime, run_ids: list[RunId], worker: str) -> list[Run]:
+        await self._until(slot)
+        return await self._execute_now(run_ids, worker)
+
+    async def _until(self, slot: datetime) -> None:
+        """Sleep until ``slot`` by this worker's clock (the event loop's timers may wake a little
+        early, so the clock is looked at again)."""
+        while (left := (slot - self._clock.now()).total_seconds()) > 0:
+            await asyncio.sleep(max(left, _WAKE_AGAIN_S))
 
     def _may_continue(self, began: float) -> bool:
         return (
@@ -268,8 +292,12 @@ class ExecutionService:
             shares.append((mine, {e: endpoints[e] for e in endpoint_ids(mine) if e in endpoints}))
         return shares
 
-    async def _run_all(self, runs: Sequence[Run], endpoints: dict) -> dict[RunId, _Result | None]:
-        tasks = {run.id: asyncio.ensure_future(self._one(run, _executable(run, endpoints))) for run in runs}
+    async def _run_all(
+        self, runs: Sequence[Run], endpoints: dict, slots: dict[RunId, datetime]
+    ) -> dict[RunId, _Result | None]:
+        tasks = {
+            run.id: asyncio.ensure_future(self._one(run, _executable(run, endpoints), slots.get(run.id))) for run in runs
+        }
         pending = set(tasks.values())
         while pending:
             _, pending = await asyncio.wait(pending, timeout=self._heartbeat.total_seconds())
@@ -289,15 +317,21 @@ class ExecutionService:
             results[run_id] = None if task.cancelled() else task.result()
         return results
 
-    async def _one(self, run: Run, endpoint: Executable | None) -> _Result:
+    async def _one(self, run: Run, endpoint: Executable | None, slot: datetime | None = None) -> _Result:
         logs: list[tuple[datetime, LogLevel, str]] = []
+        began_at = None
+        if slot is not None:  # taken ahead of its slot: its handler is called when the slot comes
+            await self._until(slot)
+            began_at = self._clock.now()
 
         def log(level: LogLevel, message: str) -> None:
             if len(logs) < LOG_LINES_PER_RUN:
                 logs.append((self._clock.now(), LogLevel(level), message))
 
         if endpoint is None:
-            return _Result(Outcome.failed("the run's endpoint no longer exists", retryable=False), (), self._clock.now())
+            return _Result(
+                Outcome.failed("the run's endpoint no longer exists", retryable=False), (), self._clock.now(), began_at
+            )
         timeout = endpoint.timeout.total_seconds()
         try:
             executor = self._executors.for_kind(endpoint.target.kind)
@@ -306,7 +340,7 @@ class ExecutionService:
             outcome = Outcome(status=RunStatus.TIMED_OUT, error=f"run exceeded its timeout of {timeout:g}s")
         except Exception as exc:  # an executor bug must not lose the run
             outcome = Outcome.failed(f"executor error: {type(exc).__name__}: {exc}")
-        return _Result(outcome, tuple(logs), self._clock.now())
+        return _Result(outcome, tuple(logs), self._clock.now(), began_at)
 
     async def _finish(self, worker: str, batches: list[_Finishing]) -> list[_Finished]:
         """Record the outcomes of ``batches`` in one transaction; each batch gets its final runs
@@ -355,6 +389,8 @@ class ExecutionService:
                 run = current.get(run_id)
                 if result is None or run is None or run.status is not RunStatus.RUNNING or run.worker_id != worker:
                     continue  # canceled or expired meanwhile: its new state stands
+                if result.began_at is not None:
+                    run = run.began(at=result.began_at)
                 finished.append(Finished(_apply(run, result.outcome, result.finished_at), result.outcome.retryable))
                 lines.extend(
                     LogLine(run_id=run.id, tenant_id=run.tenant_id, seq=i, at=at, level=level, message=msg)

@@ -386,9 +386,9 @@ async def test_runs_never_sent_are_sent_when_due_at_any_tick_between_sweeps(engi
 LOOKAHEAD = timedelta(milliseconds=100)
 
 
-async def ahead(engine: Engine, **schedule: Any):
+async def ahead(engine: Engine, *, allow_concurrent: bool = False, **schedule: Any):
     """An endpoint every 60 s (first slot ``at(60)``) and a scheduler with :data:`LOOKAHEAD`."""
-    endpoint = await engine.endpoint(schedule={"interval_s": 60, **schedule})
+    endpoint = await engine.endpoint(schedule={"interval_s": 60, **schedule}, allow_concurrent=allow_concurrent)
     return endpoint, engine.scheduler_for("scheduler-ahead", lookahead=LOOKAHEAD)
 
 
@@ -446,7 +446,8 @@ async def test_a_worker_starts_a_run_sent_ahead_at_its_slot_not_before(engine: E
             break
         await asyncio.sleep(0.005)
     assert (await engine.run(now_due.id)).status is RunStatus.SUCCEEDED
-    assert (await engine.run(ahead_item.run_id)).status is RunStatus.PENDING  # its slot has not come
+    # taken second, the run sent ahead found its exclusive endpoint busy: it is tried again at its slot
+    assert (await engine.run(ahead_item.run_id)).status is RunStatus.PENDING
 
     engine.at(60)
     finished = await asyncio.wait_for(task, 5)
@@ -454,6 +455,55 @@ async def test_a_worker_starts_a_run_sent_ahead_at_its_slot_not_before(engine: E
     assert {r.id for r in finished} == {ahead_item.run_id, now_due.id}
     started = await engine.run(ahead_item.run_id)
     assert (started.status, started.started_at) == (RunStatus.SUCCEEDED, at(60))
+
+
+async def test_a_run_sent_ahead_is_taken_at_once_and_its_handler_called_at_its_slot(engine: Engine) -> None:
+    # Given a run fired ahead of its slot (an endpoint that allows concurrent runs)
+    endpoint, scheduler = await ahead(engine, allow_concurrent=True)
+    engine.clock.set(at(60) - timedelta(milliseconds=50))
+    await engine.tick(scheduler)
+    [item] = engine.dispatcher.items
+
+    # When a worker gets it before the slot
+    execution = engine.execution_service()
+    task = asyncio.ensure_future(execution.execute([item.run_id], worker="w", not_before=[item.not_before]))
+    for _ in range(100):
+        if (await engine.run(item.run_id)).status is RunStatus.RUNNING:
+            break
+        await asyncio.sleep(0.005)
+
+    # Then it is running for that worker, started as of its slot, and its handler is not called yet
+    taken = await engine.run(item.run_id)
+    assert (taken.status, taken.worker_id, taken.started_at) == (RunStatus.RUNNING, "w", at(60))
+    await asyncio.sleep(0.05)
+    assert engine.executor.calls == []
+
+    # And at the slot the handler is called and the run recorded as started then
+    engine.at(60)
+    [finished] = await asyncio.wait_for(task, 5)
+    assert len(engine.executor.calls) == 1
+    assert (finished.status, finished.started_at) == (RunStatus.SUCCEEDED, at(60))
+    assert (await engine.run(item.run_id)).started_at == at(60)
+
+
+async def test_a_run_taken_ahead_whose_handler_began_after_its_slot_records_when_it_began(engine: Engine) -> None:
+    endpoint, scheduler = await ahead(engine, allow_concurrent=True)
+    engine.clock.set(at(60) - timedelta(milliseconds=50))
+    await engine.tick(scheduler)
+    [item] = engine.dispatcher.items
+    execution = engine.execution_service()
+    task = asyncio.ensure_future(execution.execute([item.run_id], worker="w", not_before=[item.not_before]))
+    for _ in range(100):
+        if (await engine.run(item.run_id)).status is RunStatus.RUNNING:
+            break
+        await asyncio.sleep(0.005)
+
+    late = at(60) + timedelta(milliseconds=7)  # the worker was busy when the slot came
+    engine.clock.set(late)
+    [finished] = await asyncio.wait_for(task, 5)
+
+    assert finished.started_at == late
+    assert (await engine.run(item.run_id)).started_at == late
 
 
 async def test_runs_fired_ahead_whose_send_failed_are_swept_once_due(engine: Engine) -> None:

@@ -9,7 +9,7 @@ from attrs import evolve
 
 from domain.endpoints import EndpointStatus
 from domain.errors import AlreadyExists, NotFound
-from domain.hints import IntervalHint
+from domain.hints import IntervalHint, OneShotHint
 from domain.ids import EndpointId, JobId, new_id
 from domain.jobs import JobStatus
 from domain.pagination import PageRequest
@@ -332,3 +332,41 @@ async def test_a_fired_endpoint_releases_its_lease_and_is_not_due_until_its_next
     assert (stored.next_run_at, stored.next_run_source) == (NOW + MINUTE, RunSource.BASELINE_INTERVAL)
     assert await claim(store, now=NOW + SECOND) == []
     assert ids(await claim(store, now=NOW + MINUTE)) == [endpoint.id]
+
+
+async def test_storing_fired_endpoints_stores_what_firing_changed_and_nothing_else(store):
+    # Given two claimed endpoints, one with a one-shot hint its run spends and an interval hint
+    hinted = an_endpoint(
+        next_run_at=NOW - MINUTE,
+        interval_hint=IntervalHint(interval=timedelta(seconds=45), expires_at=NOW + timedelta(days=1), reason="busy"),
+        oneshot_hint=OneShotHint(run_at=NOW - MINUTE, expires_at=NOW + MINUTE, reason="now"),
+    )
+    plain = an_endpoint(next_run_at=NOW - SECOND)
+    await given_stored(store, hinted, plain)
+    async with store.unit_of_work() as uow:
+        claimed = await uow.endpoints.claim_due(NOW, 10, LEASE, "scheduler-1")
+        fired = [endpoint.fired(now=NOW) for endpoint in claimed]
+        # When their fired state is stored
+        await uow.endpoints.store_fired(fired)
+        await uow.commit()
+
+    # Then each reads back exactly as fired: lease released, slot spent, next run planned
+    for endpoint in fired:
+        stored = await read_endpoint(store, endpoint.id)
+        assert stored == endpoint
+        assert (stored.claimed_by, stored.lease_expires_at, stored.last_run_at) == (None, None, endpoint.last_run_at)
+    stored_hinted = await read_endpoint(store, hinted.id)
+    assert stored_hinted.oneshot_hint is None and stored_hinted.interval_hint == hinted.interval_hint
+    assert stored_hinted.next_run_at > NOW
+
+
+async def test_storing_a_fired_endpoint_that_does_not_exist_changes_nothing_it_names(store):
+    ghost = an_endpoint(next_run_at=NOW - MINUTE)
+    async with store.unit_of_work() as uow:
+        try:
+            await uow.endpoints.store_fired([ghost.fired(now=NOW)])
+        except NotFound:
+            pass
+        await uow.commit()
+    with pytest.raises(NotFound):
+        await read_endpoint(store, ghost.id)

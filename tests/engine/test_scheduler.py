@@ -457,20 +457,25 @@ async def test_a_worker_starts_a_run_sent_ahead_at_its_slot_not_before(engine: E
     assert (started.status, started.started_at) == (RunStatus.SUCCEEDED, at(60))
 
 
-async def test_a_run_sent_ahead_is_taken_at_once_and_its_handler_called_at_its_slot(engine: Engine) -> None:
-    # Given a run fired ahead of its slot (an endpoint that allows concurrent runs)
-    endpoint, scheduler = await ahead(engine, allow_concurrent=True)
+async def taken_ahead(engine: Engine) -> tuple[Any, asyncio.Future]:
+    """A run fired 50 ms ahead of its slot (an endpoint that allows concurrent runs), handed to
+    worker ``w``, once the worker has taken it; the run's item and the execution's future."""
+    _, scheduler = await ahead(engine, allow_concurrent=True)
     engine.clock.set(at(60) - timedelta(milliseconds=50))
     await engine.tick(scheduler)
     [item] = engine.dispatcher.items
-
-    # When a worker gets it before the slot
     execution = engine.execution_service()
     task = asyncio.ensure_future(execution.execute([item.run_id], worker="w", not_before=[item.not_before]))
     for _ in range(100):
         if (await engine.run(item.run_id)).status is RunStatus.RUNNING:
             break
         await asyncio.sleep(0.005)
+    return item, task
+
+
+async def test_a_run_sent_ahead_is_taken_at_once_and_its_handler_called_at_its_slot(engine: Engine) -> None:
+    # Given a run fired ahead of its slot, when a worker gets it before the slot
+    item, task = await taken_ahead(engine)
 
     # Then it is running for that worker, started as of its slot, and its handler is not called yet
     taken = await engine.run(item.run_id)
@@ -487,16 +492,7 @@ async def test_a_run_sent_ahead_is_taken_at_once_and_its_handler_called_at_its_s
 
 
 async def test_a_run_taken_ahead_whose_handler_began_after_its_slot_records_when_it_began(engine: Engine) -> None:
-    endpoint, scheduler = await ahead(engine, allow_concurrent=True)
-    engine.clock.set(at(60) - timedelta(milliseconds=50))
-    await engine.tick(scheduler)
-    [item] = engine.dispatcher.items
-    execution = engine.execution_service()
-    task = asyncio.ensure_future(execution.execute([item.run_id], worker="w", not_before=[item.not_before]))
-    for _ in range(100):
-        if (await engine.run(item.run_id)).status is RunStatus.RUNNING:
-            break
-        await asyncio.sleep(0.005)
+    item, task = await taken_ahead(engine)
 
     late = at(60) + timedelta(milliseconds=7)  # the worker was busy when the slot came
     engine.clock.set(late)

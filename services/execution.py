@@ -335,7 +335,8 @@ class ExecutionService:
         timeout = endpoint.timeout.total_seconds()
         try:
             executor = self._executors.for_kind(endpoint.target.kind)
-            outcome = await asyncio.wait_for(executor.execute(endpoint, dict(run.params), log=log), timeout)
+            async with asyncio.timeout(timeout):  # no task of its own, as wait_for would create
+                outcome = await executor.execute(endpoint, dict(run.params), log=log)
         except TimeoutError:
             outcome = Outcome(status=RunStatus.TIMED_OUT, error=f"run exceeded its timeout of {timeout:g}s")
         except Exception as exc:  # an executor bug must not lose the run

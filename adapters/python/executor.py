@@ -167,7 +167,6 @@ class PythonExecutor:
             log(LogLevel.ERROR, message)
             return Outcome.failed(message, retryable=False)
 
-        log(LogLevel.INFO, f"calling handler {name}")
         try:
             value = await _call(function, kwargs)
         except Exception as exc:
@@ -191,14 +190,26 @@ async def _call(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
 
 def _check_arguments(function: Callable[..., Any], kwargs: dict[str, Any]) -> str | None:
+    """Why ``function`` cannot be called with ``kwargs`` (``None``: it can); it depends only on
+    the names, so it is worked out once per handler and set of names."""
+    try:
+        return _cached_refusal(function, frozenset(kwargs))
+    except TypeError:  # an unhashable callable object
+        return _refusal(function, frozenset(kwargs))
+
+
+def _refusal(function: Callable[..., Any], names: frozenset[str]) -> str | None:
     signature = _signature(function)
     if signature is None:
         return None
     try:
-        signature.bind(**kwargs)
+        signature.bind(**dict.fromkeys(names))
     except TypeError as exc:
         return str(exc)
     return None
+
+
+_cached_refusal = functools.lru_cache(maxsize=1024)(_refusal)
 
 
 def _outcome_of(name: str, value: Any, log: LogFn) -> Outcome:
@@ -212,7 +223,6 @@ def _outcome_of(name: str, value: Any, log: LogFn) -> Outcome:
         message = f"handler {name!r} returned {len(encoded.encode())} bytes of JSON; the limit is {OUTPUT_LIMIT}"
         log(LogLevel.ERROR, message)
         return Outcome.failed(message, retryable=False)
-    log(LogLevel.INFO, f"handler {name} returned")
     # Round-trip so the output holds plain JSON types only (tuples become lists, keys strings).
     return Outcome.succeeded(RunResult(output=json.loads(encoded)))
 

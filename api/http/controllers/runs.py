@@ -53,8 +53,8 @@ class RunsController(Controller):
             until=timestamp(until, "until"),
             page=page,
         )
-        result = await runs.list(principal.tenant_id, query)
-        return RunList(items=[RunOut.of(run) for run in result.items], next_cursor=result.next_cursor)
+        result = await runs.history(principal.tenant_id, query)
+        return RunList(items=[RunOut.of_view(view) for view in result.items], next_cursor=result.next_cursor)
 
     @get("/{run_id:str}", opt=needs(Permission.READ), responses=errors(404), operation_id="getRun", summary="Get a run")
     async def get_run(

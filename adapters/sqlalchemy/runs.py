@@ -117,6 +117,8 @@ VIEW_COLUMNS = (
     _c.output, _c.error, _c.worker_id, _c.retry_of, _c.dead_lettered,
 )
 """The columns :func:`_to_view` reads, in its order."""
+_VIEW_KEY = operator.itemgetter(9, 0)
+"""A view row's ``(scheduled_at, id)``, by position (asyncpg's records have no attributes)."""
 
 
 def _to_view(row: Row[Any]) -> RunView:
@@ -246,6 +248,10 @@ class SqlAlchemyRunRepository(Repository):
             values["cursor_at"], values["cursor_id"] = page.cursor.at, page.cursor.id
         values["limit"] = page.limit + 1
         statement = _list_statement(frozenset(values), query.dead_lettered, views)
+        if views:
+            rows = await self._read_on_driver(statement, values)
+            if rows is not None:
+                return keyset_page(rows, page, to_item, _VIEW_KEY)
         rows = (await self._execute(statement, values)).all()
         return keyset_page(rows, page, to_item, lambda row: (row.scheduled_at, row.id))
 

@@ -233,8 +233,8 @@ async def test_the_list_filters_by_dead_letter(store, history):
     assert len(await labels(store, history, dead_lettered=False)) == 5
 
 
-async def list_views(store, tenant_id=TENANT, **query):
-    async with store.unit_of_work(read_only=True) as uow:
+async def list_views(store, tenant_id=TENANT, read_only=True, **query):
+    async with store.unit_of_work(read_only=read_only) as uow:
         return await uow.runs.list_views(tenant_id, RunQuery(**query))
 
 
@@ -256,6 +256,12 @@ async def test_a_finished_runs_view_shows_every_field_it_holds_in_utc(store, end
     assert view.result == run.result and view.duration_ms == run.duration_ms and view.params == run.params
     for moment in (view.scheduled_at, view.created_at, view.started_at, view.finished_at):
         assert moment.tzinfo is timezone.utc
+
+
+async def test_the_views_read_the_same_in_a_unit_of_work_that_may_write(store, history):
+    read_only = await every_page(lambda page: list_views(store, page=page), limit=4)
+    writable = await every_page(lambda page: list_views(store, page=page, read_only=False), limit=4)
+    assert writable == read_only
 
 
 async def test_the_views_are_the_tenants_only(store, history):

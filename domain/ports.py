@@ -40,7 +40,7 @@ from domain.jobs import Job
 from domain.pagination import Page, PageRequest
 from domain.queries import EndpointQuery, EventQuery, JobQuery, RunQuery, WorkflowQuery
 from domain.run_logs import LogLine
-from domain.runs import Run
+from domain.runs import Run, RunView
 from domain.tokens import ApiToken, TokenId
 from domain.workflow_triggers import CronTrigger
 from domain.workflows import Workflow, WorkflowId, WorkflowRun, WorkflowRunId, WorkflowRunStep
@@ -128,6 +128,10 @@ class RunRepository(Protocol):
 
     async def list(self, tenant_id: TenantId | None, query: RunQuery) -> Page[Run]:
         """A page of runs, newest ``scheduled_at`` first."""
+
+    async def list_views(self, tenant_id: TenantId | None, query: RunQuery) -> Page[RunView]:
+        """The page :meth:`list` returns, as read models (what a history shows, built straight
+        from the rows)."""
 
     async def add_new(self, runs: Sequence[Run]) -> Sequence[Run]:
         """Store ``runs`` in one batch, skipping any whose (endpoint, slot) already has a run;

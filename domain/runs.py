@@ -14,8 +14,8 @@ Every final state is final: an illegal move raises ``InvalidTransition``.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 from attrs import evolve, field, frozen
 
@@ -177,9 +177,7 @@ class Run:
 
     @property
     def duration_ms(self) -> float | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return (self.finished_at - self.started_at).total_seconds() * 1000
+        return duration_ms(self.started_at, self.finished_at)
 
     def _move(self, to: RunStatus, **changes: Any) -> Run:
         if not can_move(self.status, to):
@@ -244,3 +242,70 @@ def slot_key(at: datetime) -> str:
     from datetime import timezone
 
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def duration_ms(started_at: datetime | None, finished_at: datetime | None) -> float | None:
+    """``finished_at - started_at`` in milliseconds; ``None`` until both are known."""
+    if started_at is None or finished_at is None:
+        return None
+    return (finished_at - started_at).total_seconds() * 1000
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    return moment if moment is None or moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+
+
+class RunView(NamedTuple):
+    """A run as the history lists it: a read model, built straight from a stored row.
+
+    The fields a reader sees, in the order the API shows them, with the duration
+    worked out and every time in UTC (``tzinfo`` is ``timezone.utc``); none of what
+    only the engine uses (tenant, slot, task, heartbeat, exclusive, dispatched_at).
+    A page of runs is 50 of these: a tuple each, where a :class:`Run` carries every
+    column and a state machine no reader needs.
+    """
+
+    id: RunId
+    endpoint_id: EndpointId | None
+    job_id: JobId | None
+    workflow_run_id: str | None
+    step_key: str | None
+    status: RunStatus
+    source: RunSource
+    attempt: int
+    params: dict[str, Any]
+    scheduled_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    result: RunResult | None
+    error: str | None
+    worker_id: str | None
+    retry_of: RunId | None
+    dead_lettered: bool
+
+    @classmethod
+    def of(cls, run: Run) -> RunView:
+        """The view of ``run`` (the in-memory adapter's rows are runs)."""
+        return cls(
+            id=run.id,
+            endpoint_id=run.endpoint_id,
+            job_id=run.job_id,
+            workflow_run_id=run.workflow_run_id,
+            step_key=run.step_key,
+            status=run.status,
+            source=run.source,
+            attempt=run.attempt,
+            params=dict(run.params),
+            scheduled_at=run.scheduled_at.astimezone(timezone.utc),
+            created_at=run.created_at.astimezone(timezone.utc),
+            started_at=_in_utc(run.started_at),
+            finished_at=_in_utc(run.finished_at),
+            duration_ms=run.duration_ms,
+            result=run.result,
+            error=run.error,
+            worker_id=run.worker_id,
+            retry_of=run.retry_of,
+            dead_lettered=run.dead_lettered,
+        )

@@ -14,7 +14,7 @@ from domain.pagination import MAX_LIMIT, Cursor, Page, PageRequest
 from domain.ports import Clock, UnitOfWorkFactory
 from domain.queries import RunQuery
 from domain.run_logs import LogLine
-from domain.runs import Run, RunSource, RunStatus
+from domain.runs import Run, RunSource, RunStatus, RunView
 from services.outcomes import OutcomeRecorder
 
 HEALTH_SCAN_LIMIT = 1000
@@ -35,6 +35,11 @@ class RunsService:
         """A page of the tenant's runs, newest ``scheduled_at`` first."""
         async with self._uow(read_only=True) as uow:
             return await uow.runs.list(tenant_id, query or RunQuery())
+
+    async def history(self, tenant_id: TenantId, query: RunQuery | None = None) -> Page[RunView]:
+        """:meth:`list`'s page as read models, for showing: what the API lists."""
+        async with self._uow(read_only=True) as uow:
+            return await uow.runs.list_views(tenant_id, query or RunQuery())
 
     async def get(self, tenant_id: TenantId, run_id: RunId) -> Run:
         async with self._uow(read_only=True) as uow:

@@ -10,7 +10,7 @@ from domain.errors import AlreadyExists, NotFound
 from domain.ids import EndpointId, RunId, TenantId
 from domain.pagination import Page
 from domain.queries import RunQuery
-from domain.runs import Run, RunStatus
+from domain.runs import Run, RunStatus, RunView
 
 
 class MemoryRunRepository:
@@ -51,6 +51,10 @@ class MemoryRunRepository:
             )
 
         return paginate(filter(wanted, self._store.runs.values()), query.page, lambda r: (r.scheduled_at, r.id))
+
+    async def list_views(self, tenant_id: TenantId | None, query: RunQuery) -> Page[RunView]:
+        page = await self.list(tenant_id, query)
+        return Page(items=[RunView.of(run) for run in page.items], next_cursor=page.next_cursor)
 
     async def add_new(self, runs: Sequence[Run]) -> Sequence[Run]:
         taken = {(r.endpoint_id, r.slot) for r in self._store.runs.values()}

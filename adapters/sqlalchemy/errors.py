@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import asyncpg
 from sqlalchemy import exc as sa_exc
 
 from domain.errors import StorageUnavailable
@@ -23,7 +24,8 @@ _UNIQUE = ("23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 _FOREIGN_KEY = ("23503", "SQLITE_CONSTRAINT_FOREIGNKEY")
 # SQLSTATE classes: connection exception, transaction rollback (deadlock, serialization),
 # insufficient resources, operator intervention (shutdown, cancel); and SQLite's busy/locked.
-_TRANSIENT_PREFIXES = ("08", "40", "53", "57", "SQLITE_BUSY", "SQLITE_LOCKED")
+_TRANSIENT_SQLSTATES = ("08", "40", "53", "57")
+_TRANSIENT_PREFIXES = (*_TRANSIENT_SQLSTATES, "SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 def _code(error: sa_exc.DBAPIError) -> str | None:
@@ -77,3 +79,18 @@ def translated(
 def _first_line(error: BaseException) -> str:
     message = str(getattr(error, "orig", None) or error)
     return message.splitlines()[0] if message else type(error).__name__
+
+
+@contextmanager
+def translated_driver() -> Iterator[None]:
+    """:func:`translated` for a statement sent on asyncpg's own connection (no SQLAlchemy around
+    it): a lost or refused connection, and the transient SQLSTATE classes, become
+    ``StorageUnavailable``; other errors pass through unchanged."""
+    try:
+        yield
+    except asyncpg.PostgresError as error:
+        if str(error.sqlstate or "").startswith(_TRANSIENT_SQLSTATES):
+            raise StorageUnavailable(f"database gave up, retry: {_first_line(error)}") from error
+        raise
+    except (asyncpg.InterfaceError, OSError, ConnectionError, TimeoutError) as error:
+        raise StorageUnavailable(f"database unavailable: {_first_line(error)}") from error

@@ -9,15 +9,18 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON, Boolean, ColumnElement, Double, Integer, Row, Select, Table, any_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
 
-from adapters.sqlalchemy.errors import translated
+from adapters.sqlalchemy.errors import translated, translated_driver
 from adapters.sqlalchemy.tables import UtcDateTime
 from domain.pagination import Cursor, Page, PageRequest
 
 T = TypeVar("T")
+
+_ASYNCPG = asyncpg_dialect.dialect()
 
 KEPT_TABLES = frozenset({"endpoints", "runs", "workflow_run_steps"})
 """Tables whose rows are never deleted and never change tenant: a row a transaction has read
@@ -115,6 +118,14 @@ def column_arrays(table: Table, rows: Sequence[Mapping[str, Any]], columns: Sequ
     return tuple(arrays)
 
 
+@functools.lru_cache(maxsize=64)
+def driver_statement(statement: Executable) -> tuple[str, tuple[str, ...]]:
+    """PostgreSQL: ``statement`` as asyncpg runs it (the text SQLAlchemy would send, with
+    ``$n`` placeholders) and the names of its bound parameters in placeholder order."""
+    compiled = statement.compile(dialect=_ASYNCPG)
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
 class Connected(Protocol):
     """A unit of work as its repositories see it: the open connection, and whether it may write."""
 
@@ -152,6 +163,24 @@ class Repository:
             self._writable()
         with translated(unique=unique, foreign_key=foreign_key):
             return await self._uow.connection.execute(statement, parameters)
+
+    async def _read_on_driver(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Any] | None:
+        """The rows of the read ``statement``, fetched on asyncpg's own connection (records, read
+        by position), when the unit of work is a read-only one on PostgreSQL; ``None`` otherwise,
+        for the caller to :meth:`_execute` it.
+
+        The same connection from the same pool, and the same text as SQLAlchemy would send (see
+        :func:`driver_statement`); what is skipped is SQLAlchemy's execution around it (context,
+        parameter and result processing, a greenlet switch each way), about a fifth of the API's
+        CPU time for a page of runs. Only read-only units of work: they run in autocommit
+        (no transaction for SQLAlchemy to begin first), and the columns read need no result
+        processing on asyncpg (JSON is decoded by the codecs the dialect set on the connection)."""
+        if not self._uow.read_only or self._dialect != "postgresql":
+            return None
+        sql, names = driver_statement(statement)
+        pooled = await self._uow.connection.get_raw_connection()
+        with translated_driver():
+            return await pooled.driver_connection.fetch(sql, *(parameters[name] for name in names))
 
     async def _execute_many(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from attrs import evolve
@@ -11,7 +11,7 @@ from domain.errors import AlreadyExists, NotFound
 from domain.ids import RunId, new_id
 from domain.pagination import PageRequest
 from domain.queries import RunQuery
-from domain.runs import RunResult, RunSource, RunStatus
+from domain.runs import RunResult, RunSource, RunStatus, RunView
 from tests.builders import OTHER_TENANT, T0, TENANT, a_finished_run, a_job, a_run, an_endpoint
 from tests.contract.support import assert_utc_aware, every_page, given_stored, ids, newest_first
 
@@ -231,6 +231,41 @@ async def test_since_is_inclusive_and_until_exclusive(store, history):
 async def test_the_list_filters_by_dead_letter(store, history):
     assert await labels(store, history, dead_lettered=True) == ["sync dead"]
     assert len(await labels(store, history, dead_lettered=False)) == 5
+
+
+async def list_views(store, tenant_id=TENANT, read_only=True, **query):
+    async with store.unit_of_work(read_only=read_only) as uow:
+        return await uow.runs.list_views(tenant_id, RunQuery(**query))
+
+
+async def test_the_lists_views_are_its_runs_as_read_models_page_by_page(store, history):
+    by_runs = await every_page(lambda page: list_runs(store, page=page), limit=4)
+    by_views = await every_page(lambda page: list_views(store, page=page), limit=4)
+
+    assert [page.next_cursor for page in by_views] == [page.next_cursor for page in by_runs]
+    assert [list(page.items) for page in by_views] == [[RunView.of(run) for run in page.items] for page in by_runs]
+
+
+async def test_a_finished_runs_view_shows_every_field_it_holds_in_utc(store, endpoint):
+    run = a_finished_run(endpoint=endpoint)
+    await given_stored(store, run)
+
+    [view] = (await list_views(store, endpoint_id=endpoint.id, status=RunStatus.FAILED, dead_lettered=True)).items
+
+    assert view == RunView.of(run)
+    assert view.result == run.result and view.duration_ms == run.duration_ms and view.params == run.params
+    for moment in (view.scheduled_at, view.created_at, view.started_at, view.finished_at):
+        assert moment.tzinfo is timezone.utc
+
+
+async def test_the_views_read_the_same_in_a_unit_of_work_that_may_write(store, history):
+    read_only = await every_page(lambda page: list_views(store, page=page), limit=4)
+    writable = await every_page(lambda page: list_views(store, page=page, read_only=False), limit=4)
+    assert writable == read_only
+
+
+async def test_the_views_are_the_tenants_only(store, history):
+    assert [view.id for view in (await list_views(store, OTHER_TENANT)).items] == [history["runs"]["theirs"].id]
 
 
 async def test_filters_combine(store, history):

@@ -282,8 +282,8 @@ class EndpointsController(Controller):
             until=timestamp(until, "until"),
             page=page,
         )
-        result = await runs.list(principal.tenant_id, query)
-        return RunList(items=[RunOut.of(run) for run in result.items], next_cursor=result.next_cursor)
+        result = await runs.history(principal.tenant_id, query)
+        return RunList(items=[RunOut.of_view(view) for view in result.items], next_cursor=result.next_cursor)
 
     # -- execution (the engine's routes) --------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from msgspec import Meta, Struct
 
 from api.http.schemas.common import Id, NextCursor, literal_of, utc
-from domain.runs import Run, RunResult, RunSource, RunStatus
+from domain.runs import Run, RunResult, RunSource, RunStatus, RunView
 
 RunStatusName = Annotated[
     literal_of(RunStatus),
@@ -31,8 +31,11 @@ class RunResultOut(Struct, kw_only=True):
         return cls(status_code=result.status_code, body_excerpt=result.body_excerpt, output=result.output)
 
 
-class RunOut(Struct, kw_only=True):
-    """A run: one execution attempt of an endpoint, or of a workflow step with its own target."""
+class RunOut(Struct):
+    """A run: one execution attempt of an endpoint, or of a workflow step with its own target.
+
+    Its fields are :class:`~domain.runs.RunView`'s, in the same order (a unit test checks), so
+    a view becomes one positionally (:meth:`of_view`)."""
 
     id: Id
     endpoint_id: Annotated[
@@ -79,6 +82,13 @@ class RunOut(Struct, kw_only=True):
             retry_of=run.retry_of,
             dead_lettered=run.dead_lettered,
         )
+
+    @classmethod
+    def of_view(cls, view: RunView) -> RunOut:
+        """The run a list shows: the view's fields as they are (its times are in UTC already)."""
+        if view.result is None:
+            return cls(*view)
+        return cls(*view._replace(result=RunResultOut.of(view.result)))
 
 
 class RunList(Struct, kw_only=True):

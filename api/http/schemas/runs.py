@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
-from api.http.schemas.common import Id, NextCursor, literal_of, utc
+from api.http.schemas.common import Id, NextCursor, literal_of
 from domain.runs import Run, RunResult, RunSource, RunStatus, RunView
 
 RunStatusName = Annotated[
@@ -61,27 +61,7 @@ class RunOut(Struct):
 
     @classmethod
     def of(cls, run: Run) -> RunOut:
-        return cls(
-            id=run.id,
-            endpoint_id=run.endpoint_id,
-            job_id=run.job_id,
-            workflow_run_id=run.workflow_run_id,
-            step_key=run.step_key,
-            status=run.status.value,
-            source=run.source.value,
-            attempt=run.attempt,
-            params=dict(run.params),
-            scheduled_at=utc(run.scheduled_at),
-            created_at=utc(run.created_at),
-            started_at=utc(run.started_at),
-            finished_at=utc(run.finished_at),
-            duration_ms=run.duration_ms,
-            result=RunResultOut.of(run.result),
-            error=run.error,
-            worker_id=run.worker_id,
-            retry_of=run.retry_of,
-            dead_lettered=run.dead_lettered,
-        )
+        return cls.of_view(RunView.of(run))
 
     @classmethod
     def of_view(cls, view: RunView) -> RunOut:

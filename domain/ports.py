@@ -98,7 +98,8 @@ class EndpointRepository(Protocol):
     async def store_fired(self, endpoints: Sequence[JobEndpoint]) -> None:
         """Store what firing changed in endpoints this unit of work claimed (``claim_due``, then
         :meth:`JobEndpoint.fired`): the next run and its source, the last run, the hints and the
-        lease; nothing of their definition. One batch, none of :meth:`update_many`'s lookups."""
+        lease; nothing of their definition. One batch; an endpoint not stored raises ``NotFound``
+        (those this unit of work claimed need no lookup for that)."""
 
     async def next_due_at(self) -> datetime | None:
         """The earliest ``next_run_at`` of an active endpoint whose job (if any) is active, if any

@@ -292,10 +292,15 @@ class SqlAlchemyEndpointRepository(Repository):
         await self._update_by_id(endpoint_table, batch)
 
     async def store_fired(self, endpoints: Sequence[JobEndpoint]) -> None:
-        """The columns of :data:`FIRED_COLUMNS`, in one batched statement; the endpoints were
-        claimed (so locked) in this transaction, and firing changes nothing that needs a check."""
+        """The columns of :data:`FIRED_COLUMNS`, in one batched statement. An endpoint not stored
+        (or of another tenant) raises ``NotFound``; those this transaction claimed are known
+        without a lookup, and firing changes nothing else that needs a check."""
         if not endpoints:
             return
+        tenants = await self._tenants_of(endpoint_table, {endpoint.id for endpoint in endpoints})
+        for endpoint in endpoints:
+            if tenants.get(endpoint.id) != endpoint.tenant_id:
+                raise NotFound("endpoint", endpoint.id)
         rows = []
         for endpoint in endpoints:
             values = _endpoint_values(endpoint)

@@ -207,11 +207,10 @@ class ExecutionService:
         # each started as of its slot, and its handler called when the slot comes by this
         # worker's clock, never before (ADR 0018).
         began = time.monotonic()
-        slot_of = {run_id: at or _EPOCH for run_id, at in zip(run_ids, not_before, strict=True)}
-        # earliest first: of two runs of an exclusive endpoint, the one due sooner is taken
-        ordered = sorted(slot_of, key=slot_of.__getitem__)
+        slots = {run_id: at for run_id, at in zip(run_ids, not_before, strict=True) if at is not None}
+        # earliest first (no slot: due now): of two runs of an exclusive endpoint, the one due sooner is taken
+        ordered = sorted(dict.fromkeys(run_ids), key=lambda run_id: slots.get(run_id, _EPOCH))
         started, endpoints = await self._starts.submit(worker, ordered)
-        slots = {run_id: at for run_id, at in slot_of.items() if at != _EPOCH}
         groups = [asyncio.ensure_future(self._go(started, endpoints, worker, began, slots=slots))]
         # A run not taken whose slot is still to come: its exclusive endpoint is busy (or it is
         # no longer pending). Try again at its slot, as a run due then would be.
@@ -219,8 +218,8 @@ class ExecutionService:
         now = self._clock.now()
         later: dict[datetime, list[RunId]] = {}
         for run_id in ordered:
-            if run_id not in taken and slot_of[run_id] > now:
-                later.setdefault(slot_of[run_id], []).append(run_id)
+            if run_id not in taken and run_id in slots and slots[run_id] > now:
+                later.setdefault(slots[run_id], []).append(run_id)
         groups.extend(asyncio.ensure_future(self._at_slot(slot, ids, worker)) for slot, ids in later.items())
         finished = await asyncio.gather(*groups, return_exceptions=True)
         for result in finished:

@@ -89,6 +89,7 @@ class RunRow:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    heartbeat_at: datetime | None
     dead_lettered: bool
     retry_of: str | None
     worker_id: str | None

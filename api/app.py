@@ -21,6 +21,7 @@ def from_environment() -> Litestar:
 
     container = bootstrap()
     app = create_app(container)
+    app.on_startup.append(container.open_connections)
     app.on_startup.append(freeze_what_startup_built)
     app.on_shutdown.append(container.close)
     return app

@@ -57,6 +57,8 @@ class Container:
     executors: ExecutorRegistry | None = None
     wakeups: Any = None
     closers: list[Callable[[], Awaitable[None]]] = field(factory=list)
+    store: Any = None
+    """The SQLAlchemy store behind ``uow`` (None: memory, or a ``uow`` given by the caller)."""
 
     def scheduler(self, owner: str | None = None) -> SchedulerService:
         """A scheduler service claiming as ``owner`` (default: host and process id)."""
@@ -91,6 +93,12 @@ class Container:
             recorder=self.recorder, continue_locally=self.settings.worker_continue_locally,
         )
 
+    async def open_connections(self) -> None:
+        """Open the database pool's connections ahead of the first requests (PostgreSQL only;
+        a server that cannot be reached yet leaves them to open on demand)."""
+        if self.store is not None:
+            await self.store.fill_pool()
+
     async def close(self) -> None:
         """Release connections (engine pools) in reverse order of creation."""
         while self.closers:
@@ -103,10 +111,11 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
     clock: Clock = overrides.pop("clock", None) or SystemClock()
     closers: list[Callable[[], Awaitable[None]]] = []
     uow: UnitOfWorkFactory | None = overrides.pop("uow", None)
+    store = None
     if uow is None:
-        uow, closer = _storage(settings)
-        if closer is not None:
-            closers.append(closer)
+        uow, store = _storage(settings)
+        if store is not None:
+            closers.append(store.dispose)
     executors: ExecutorRegistry | None = overrides.pop("executors", None)
     transport = overrides.pop("transport", None)
     dispatcher: Dispatcher | None = overrides.pop("dispatcher", None)
@@ -146,6 +155,7 @@ def bootstrap(settings: Settings | None = None, **overrides: Any) -> Container:
         executors=executors,
         wakeups=wakeups,
         closers=closers,
+        store=store,
     )
 
 
@@ -187,7 +197,8 @@ def _wakeups(settings: Settings) -> Any:
     return PostgresWakeups(settings.database_url)
 
 
-def _storage(settings: Settings) -> tuple[UnitOfWorkFactory, Callable[[], Awaitable[None]] | None]:
+def _storage(settings: Settings) -> tuple[UnitOfWorkFactory, Any]:
+    """The units of work for ``database_url``, and the SQLAlchemy store behind them (None: memory)."""
     if settings.database_kind == "memory":
         from adapters.memory import MemoryStore
 
@@ -196,4 +207,4 @@ def _storage(settings: Settings) -> tuple[UnitOfWorkFactory, Callable[[], Awaita
 
     pool = {"pool_size": settings.database_pool_size}
     store = SqlAlchemyStore.from_url(settings.database_url, **(pool if settings.database_kind == "postgresql" else {}))
-    return store.unit_of_work, store.dispose
+    return store.unit_of_work, store

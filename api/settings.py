@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(
         default=5, ge=1, le=1000,
-        description="PostgreSQL connections each process keeps open; bursts open up to 10 more, closed as they are "
-        "returned. Give an API process at least as many as the requests it serves at once",
+        description="PostgreSQL connections each process keeps open (an API process opens them as it starts); bursts "
+        "open up to 10 more, closed as they are returned. Give an API process at least as many as the requests it "
+        "serves at once",
     )
     broker_url: str = Field(default="", description="Empty: in-process broker; redis://… or amqp://…")
     planner: Literal["deterministic", "openai"] = "deterministic"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import AsyncExitStack
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+
+log = logging.getLogger("ostinato")
 
 
 class SqlAlchemyStore:
@@ -33,6 +38,21 @@ class SqlAlchemyStore:
         if read_only:
             return SqlAlchemyUnitOfWork(self._reader, read_only=True)
         return SqlAlchemyUnitOfWork(self.engine)
+
+    async def fill_pool(self) -> int:
+        """Open the pool's connections now (PostgreSQL), so the first requests that need them do
+        not each wait for one to be opened; return how many the pool holds. A server that cannot
+        be reached leaves the pool to fill as connections are needed (logged, not raised)."""
+        if self.engine.dialect.name != "postgresql":
+            return 0
+        size = self.engine.pool.size()
+        try:
+            async with AsyncExitStack() as held:
+                for _ in range(size):  # held together, so each is a connection of its own
+                    await held.enter_async_context(self.engine.connect())
+        except (SQLAlchemyError, OSError) as error:  # the server may come up later: requests connect then
+            log.warning("could not open the database pool's %d connections ahead: %s", size, error)
+        return self.engine.pool.checkedin()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

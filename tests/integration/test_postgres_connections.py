@@ -7,6 +7,7 @@ import asyncio
 
 import asyncpg
 import pytest
+from sqlalchemy import event
 
 from adapters.sqlalchemy import SqlAlchemyStore
 from domain.errors import NotFound
@@ -118,3 +119,30 @@ async def test_connections_the_server_closed_are_replaced_at_checkout(store):
     await given_stored(store, job)
     async with store.unit_of_work() as uow:
         assert await uow.jobs.get(job.id, tenant_id=None) == job
+
+
+async def test_filling_the_pool_opens_each_of_its_connections_ahead(store: SqlAlchemyStore):
+    url = store.engine.url.render_as_string(hide_password=False)
+    filled = SqlAlchemyStore.from_url(url, pool_size=4)
+    try:
+        assert await filled.fill_pool() == 4
+        opened: list[object] = []
+        event.listen(filled.engine.sync_engine, "connect", lambda *_: opened.append(1))
+        # four units of work held at once use those four connections: none is opened for them
+        async with filled.unit_of_work() as a, filled.unit_of_work() as b, filled.unit_of_work() as c, \
+                filled.unit_of_work() as d:
+            assert len({await _backend_pid(uow) for uow in (a, b, c, d)}) == 4
+        assert opened == []
+    finally:
+        await filled.dispose()
+
+
+async def test_a_pool_that_cannot_reach_its_server_is_left_to_fill_on_demand(store, caplog):
+    unreachable = store.engine.url.set(port=1).render_as_string(hide_password=False)
+    away = SqlAlchemyStore.from_url(unreachable, pool_size=3)
+    try:
+        with caplog.at_level("WARNING", logger="ostinato"):
+            assert await away.fill_pool() == 0
+        assert "could not open the database pool's 3 connections ahead" in caplog.text
+    finally:
+        await away.dispose()

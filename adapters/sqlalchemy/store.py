@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
@@ -13,6 +14,9 @@ from adapters.sqlalchemy.engine import create_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 
 log = logging.getLogger("ostinato")
+
+FILL_POOL_TIMEOUT_S = 10.0
+"""Longest a process waits at start for its pool's connections (a server that does not answer)."""
 
 
 class SqlAlchemyStore:
@@ -47,11 +51,11 @@ class SqlAlchemyStore:
             return 0
         size = self.engine.pool.size()
         try:
-            async with AsyncExitStack() as held:
+            async with asyncio.timeout(FILL_POOL_TIMEOUT_S), AsyncExitStack() as held:
                 for _ in range(size):  # held together, so each is a connection of its own
                     await held.enter_async_context(self.engine.connect())
-        except (SQLAlchemyError, OSError) as error:  # the server may come up later: requests connect then
-            log.warning("could not open the database pool's %d connections ahead: %s", size, error)
+        except (SQLAlchemyError, OSError) as error:  # (TimeoutError included) requests connect later
+            log.warning("could not open the database pool's %d connections ahead: %r", size, error)
         return self.engine.pool.checkedin()
 
     async def dispose(self) -> None:

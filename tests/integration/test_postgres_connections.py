@@ -146,3 +146,22 @@ async def test_a_pool_that_cannot_reach_its_server_is_left_to_fill_on_demand(sto
         assert "could not open the database pool's 3 connections ahead" in caplog.text
     finally:
         await away.dispose()
+
+
+async def test_a_server_that_does_not_answer_holds_the_start_up_no_longer_than_the_fill_timeout(store, monkeypatch, caplog):
+    from adapters.sqlalchemy import store as stores
+
+    async def silent(reader, writer) -> None:  # accepts, never answers
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(stores, "FILL_POOL_TIMEOUT_S", 0.3)
+    away = SqlAlchemyStore.from_url(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/ostinato", pool_size=2)
+    try:
+        with caplog.at_level("WARNING", logger="ostinato"):
+            assert await asyncio.wait_for(away.fill_pool(), timeout=5) == 0
+        assert "could not open the database pool's 2 connections ahead" in caplog.text
+    finally:
+        await away.dispose()
+        server.close()

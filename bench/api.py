@@ -206,11 +206,14 @@ def main() -> None:
             print(f"GET /v1/runs?endpoint_id=…&limit=50 (one endpoint of {per:,} runs), {args.connections} connections, "
                   f"{args.seconds}s each after {WARM_UP_S}s of warm-up, load from {tool}; API: {workers} uvicorn worker process"
                   f"{'es' if workers > 1 else ''}, OSTINATO_DATABASE_POOL_SIZE={pool_size}:")
+            pages = {
+                depth: f"{base}/v1/runs?endpoint_id={endpoint_ids[0]}&limit=50"
+                + (f"&cursor={starts[depth]}" if starts.get(depth) else "")
+                for depth in depths
+            }
             measure = measure_wrk if tool == "wrk" else measure_python
-            measure(f"{base}/v1/runs?endpoint_id={endpoint_ids[0]}&limit=50", token, WARM_UP_S, args.connections)
-            for depth in depths:
-                query = f"endpoint_id={endpoint_ids[0]}&limit=50" + (f"&cursor={starts[depth]}" if starts.get(depth) else "")
-                target = f"{base}/v1/runs?{query}"
+            measure(pages[depths[0]], token, WARM_UP_S, args.connections)
+            for depth, target in pages.items():
                 p50, p99, rps = measure(target, token, args.seconds, args.connections)
                 print(f"  page {depth:>6,}: p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  {rps:8.0f} req/s")
         finally:

@@ -4,10 +4,12 @@ no transaction for a read-only one; a connection the server closed is replaced a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import URL
 
 from adapters.sqlalchemy import SqlAlchemyStore
 from domain.errors import NotFound
@@ -35,14 +37,21 @@ async def _simple_queries(store: SqlAlchemyStore, block) -> list[str]:
     return sent
 
 
+@contextlib.asynccontextmanager
+async def _another(url: URL, **engine_kwargs):
+    """A store of its own at ``url``, disposed of afterwards."""
+    other = SqlAlchemyStore.from_url(url.render_as_string(hide_password=False), **engine_kwargs)
+    try:
+        yield other
+    finally:
+        await other.dispose()
+
+
 @pytest.fixture
 async def single(store: SqlAlchemyStore):
     """A store over the same database whose pool holds one connection, so every unit of work uses it."""
-    single = SqlAlchemyStore.from_url(store.engine.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0)
-    try:
+    async with _another(store.engine.url, pool_size=1, max_overflow=0) as single:
         yield single
-    finally:
-        await single.dispose()
 
 
 async def test_a_read_only_unit_of_work_sends_no_begin_nor_rollback(single):
@@ -122,9 +131,7 @@ async def test_connections_the_server_closed_are_replaced_at_checkout(store):
 
 
 async def test_filling_the_pool_opens_each_of_its_connections_ahead(store: SqlAlchemyStore):
-    url = store.engine.url.render_as_string(hide_password=False)
-    filled = SqlAlchemyStore.from_url(url, pool_size=4)
-    try:
+    async with _another(store.engine.url, pool_size=4) as filled:
         assert await filled.fill_pool() == 4
         opened: list[object] = []
         event.listen(filled.engine.sync_engine, "connect", lambda *_: opened.append(1))
@@ -133,35 +140,32 @@ async def test_filling_the_pool_opens_each_of_its_connections_ahead(store: SqlAl
                 filled.unit_of_work() as d:
             assert len({await _backend_pid(uow) for uow in (a, b, c, d)}) == 4
         assert opened == []
-    finally:
-        await filled.dispose()
 
 
-async def test_a_pool_that_cannot_reach_its_server_is_left_to_fill_on_demand(store, caplog):
-    unreachable = store.engine.url.set(port=1).render_as_string(hide_password=False)
-    away = SqlAlchemyStore.from_url(unreachable, pool_size=3)
-    try:
-        with caplog.at_level("WARNING", logger="ostinato"):
-            assert await away.fill_pool() == 0
-        assert "could not open the database pool's 3 connections ahead" in caplog.text
-    finally:
-        await away.dispose()
-
-
-async def test_a_server_that_does_not_answer_holds_the_start_up_no_longer_than_the_fill_timeout(store, monkeypatch, caplog):
-    from adapters.sqlalchemy import store as stores
-
-    async def silent(reader, writer) -> None:  # accepts, never answers
+@contextlib.asynccontextmanager
+async def _silent_server():
+    """The port of a server that accepts connections and never answers."""
+    async def silent(reader, writer) -> None:
         await reader.read()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    monkeypatch.setattr(stores, "FILL_POOL_TIMEOUT_S", 0.3)
-    away = SqlAlchemyStore.from_url(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/ostinato", pool_size=2)
     try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+@contextlib.asynccontextmanager
+async def _refusing_port():
+    yield 1  # nothing listens there
+
+
+@pytest.mark.parametrize("server", [_refusing_port, _silent_server], ids=["refused", "silent"])
+async def test_a_pool_that_cannot_reach_its_server_is_left_to_fill_on_demand(store, server, monkeypatch, caplog):
+    from adapters.sqlalchemy import store as stores
+
+    monkeypatch.setattr(stores, "FILL_POOL_TIMEOUT_S", 0.3)  # how long a silent server holds the start up
+    async with server() as port, _another(store.engine.url.set(port=port), pool_size=3) as away:
         with caplog.at_level("WARNING", logger="ostinato"):
             assert await asyncio.wait_for(away.fill_pool(), timeout=5) == 0
-        assert "could not open the database pool's 2 connections ahead" in caplog.text
-    finally:
-        await away.dispose()
-        server.close()
+        assert "could not open the database pool's 3 connections ahead" in caplog.text
